@@ -1,0 +1,47 @@
+"""The book's figure style: one look for every chapter.
+
+Colours follow the paper where it has a convention: the W-parameterization is
+blue and (K,Q) red (Fig. 7); Global / Local / Not-local bars are red / blue / teal
+(Figs. 2, 5). Figures have an opaque white background so they stay legible when
+the site is shown in dark mode.
+"""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+
+#: colour of each parameterization
+PARAM_COLORS = {"W": "tab:blue", "KQ": "tab:red"}
+#: colour of each convergence type (Figs. 2 and 5)
+CONVERGENCE_COLORS = {"global": "tab:red", "local": "tab:blue", "not_local": "teal", "b1": "tab:green"}
+#: human-readable labels
+PARAM_LABELS = {"W": r"$W$", "KQ": r"$(K,Q)$"}
+
+
+def setup_style() -> None:
+    """Apply the book's matplotlib style (call once at the top of a chapter)."""
+    mpl.rcParams.update(
+        {
+            "figure.figsize": (6.4, 4.0),
+            "figure.dpi": 110,
+            "figure.facecolor": "white",
+            "savefig.facecolor": "white",
+            "axes.facecolor": "white",
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titlesize": 11,
+            "axes.labelsize": 11,
+            "legend.fontsize": 9,
+            "legend.framealpha": 0.9,
+            "font.size": 10,
+        }
+    )
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 4.0, **kwargs):
+    """``plt.subplots`` with the book's size conventions; returns ``(fig, axes)``."""
+    setup_style()
+    return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
