@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.tfsvm-installed
 # A CPU build of torch; on the project's machines this version is on local disk.
 TORCH  := torch==2.13.0
 JB_FLAGS := --builder html -n -W --keep-going
+# MathJax served by the site itself (from the npm registry), so pages render offline.
+MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 
 .PHONY: venv book test reproduce clean
 
@@ -19,10 +21,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[book,dev]"
 	touch $@
 
-book: venv
+$(MATHJAX): $(STAMP)
+	npm install --no-save --no-audit --no-fund --prefix $(VENV)/npm mathjax@3.2.2
+	mkdir -p _mathjax/mathjax
+	cp -r $(VENV)/npm/node_modules/mathjax/es5/. _mathjax/mathjax/
+
+book: venv $(MATHJAX)
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
-test: book
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
+
+test: book $(CHROMIUM)
 	$(BIN)/python -m pytest
 
 reproduce: venv

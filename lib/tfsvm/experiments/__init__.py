@@ -9,39 +9,50 @@ Each experiment is a module ``tfsvm.experiments.<id>`` that defines
   where the paper reports them (empty if the paper has no figure);
 * ``run(config: dict, seed: int = 0, device: str = "cpu", progress=None) -> dict``
   returning JSON-serialisable ``results`` (string keys);
-* optionally ``plot(results: dict, ax=None)`` drawing the figure.
+* optionally ``plot(results: dict, ax=None)`` drawing the figure, and
+  ``TOLERANCE = {"abs": float, "rel": float}`` for the status page's verdict.
 
-Chapters call :func:`run_experiment` with :func:`book_scale`, so the book and the
-``reproduce`` command compute the same numbers with the same code.
+Chapters call :func:`run_experiment` (at :func:`book_scale`), so the book and the
+``reproduce`` command compute the same numbers with the same code. When the
+environment variable ``TFSVM_RECORD_DIR`` is set (the book build sets it), every
+run is also saved there as ``<id>.json``; the "Reproduction status" page reads them.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .._validation import check_option
 
 SCALES = ("smoke", "book", "paper")
 
+#: experiment id -> the figure of the paper it reproduces (A = 2308.16898 v1, B = 2306.13596)
+FIGURES: dict[str, str] = {
+    "gd_paths_2d": "A, Figure 1: 2-D gradient-descent paths vs. SVM directions",
+    "rank": "A, Figure 4: rank of the Frobenius and nuclear SVM solutions",
+    "convergence_types": "A, Figures 2 and 5: global / local / not-local convergence vs. d",
+    "global_probability": "A, Figure 6: probability of global convergence vs. d",
+    "local_convergence": "A, Figure 7: local convergence of W and (K,Q)",
+    "multi_token": "A, Figures 8 and 11: nonlinear head, SVM-equivalence",
+    "lambda_head": "A, Figures 9 and 12: the lambda head selects several tokens",
+    "rank_sensitivity": "A, Figure 10: (K,Q) bias vs. the rank m",
+    "sequential_causal": "A, Section 7 (no figure in the paper): sequential and causal SVMs",
+    "prompt_single_input": "B: single input, global and local directions",
+    "prompt_multi_input": "B: several inputs, normalized vs. plain GD",
+    "joint_training": "B, Figure 3: joint training of v and p",
+}
+
 #: experiment ids, in the order of the paper
-IDS: tuple[str, ...] = (
-    "gd_paths_2d",
-    "rank",
-    "convergence_types",
-    "global_probability",
-    "local_convergence",
-    "multi_token",
-    "lambda_head",
-    "rank_sensitivity",
-    "sequential_causal",
-    "prompt_single_input",
-    "prompt_multi_input",
-    "joint_training",
-)
+IDS: tuple[str, ...] = tuple(FIGURES)
+
+DEFAULT_TOLERANCE = {"abs": 0.05, "rel": 0.1}
 
 
 def book_scale() -> str:
@@ -77,4 +88,65 @@ def run_experiment(exp_id: str, scale: str | None = None, seed: int = 0, device:
     config = {**mod.CONFIGS[scale], **overrides}
     t0 = time.perf_counter()
     results = mod.run(config, seed=seed, device=device, progress=progress)
-    return Record(exp_id, time.perf_counter() - t0, config, results, getattr(mod, "PAPER", {}))
+    record = Record(exp_id, time.perf_counter() - t0, {"scale": scale, "seed": seed, **config}, results,
+                    getattr(mod, "PAPER", {}))
+    record_dir = os.environ.get("TFSVM_RECORD_DIR")
+    if record_dir:
+        save_record(record, Path(record_dir))
+    return record
+
+
+def save_record(record: Record, directory: Path) -> Path:
+    """Write ``record`` to ``directory/<id>.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{record.id}.json"
+    path.write_text(json.dumps(record.to_json(), indent=1, allow_nan=False, default=_json_default))
+    return path
+
+
+def load_summary(directory: Path) -> dict[str, dict[str, Any]]:
+    """Read every ``<id>.json`` record of ``directory`` (or its ``summary.json``) into one summary dict."""
+    summary_file = directory / "summary.json"
+    if summary_file.exists():
+        return json.loads(summary_file.read_text())
+    return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if p.stem in FIGURES}
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def _leaves(tree: Any, prefix: tuple[str, ...] = ()):
+    """Yield (path, value) for every numeric leaf of a nested dict."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from _leaves(value, prefix + (str(key),))
+    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
+        yield prefix, float(tree)
+
+
+def _lookup(tree: Any, path: tuple[str, ...]) -> float | None:
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return None
+        tree = tree[key]
+    return float(tree) if isinstance(tree, (int, float)) and not isinstance(tree, bool) else None
+
+
+def compare_with_paper(exp_id: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per value the paper reports: path, paper value, our value, and whether they agree.
+
+    Two numbers agree when ``|ours - paper| <= max(abs, rel * |paper|)`` with the experiment's
+    ``TOLERANCE`` (default: 0.05 absolute or 10% relative), a band that covers trial-to-trial
+    noise at the paper's trial counts and the precision of values read off the paper's plots.
+    """
+    tol = {**DEFAULT_TOLERANCE, **getattr(get_experiment(exp_id), "TOLERANCE", {})}
+    rows = []
+    for path, paper_value in _leaves(entry.get("paper", {})):
+        ours = _lookup(entry.get("results", {}), path)
+        agrees = (ours is not None and not math.isnan(ours)
+                  and abs(ours - paper_value) <= max(tol["abs"], tol["rel"] * abs(paper_value)))
+        rows.append({"path": "/".join(path), "paper": paper_value, "ours": ours, "agrees": agrees})
+    return rows

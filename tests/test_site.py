@@ -1,0 +1,122 @@
+"""The site as readers see it: every page of the built book in a real (headless) browser.
+
+Checks per page: no console errors; MathJax has typeset every formula (no raw TeX
+left); every image loads and has alt text; theorem and exercise boxes render;
+solution dropdowns open; dark mode keeps figures on a light background; a
+screenshot is saved under ``_build/screenshots/`` for review.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import HTML, ROOT
+
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+
+
+def toc_pages() -> list[str]:
+    """Every document of ``_toc.yml``, as its path relative to the site root (``book/intro.html``)."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    pages = [toc["root"]]
+    for part in toc.get("parts", []):
+        for chapter in part["chapters"]:
+            pages.append(chapter["file"])
+            pages += [section["file"] for section in chapter.get("sections", [])]
+    return [f"{p}.html" for p in pages]
+
+
+PAGES = toc_pages()
+
+
+def source_of(page: str) -> str:
+    return (ROOT / page).with_suffix(".md").read_text()
+
+
+@pytest.fixture(scope="module")
+def visit(browser, site_url):
+    """Open a page, wait for MathJax, return (page, console errors)."""
+    opened = []
+
+    def _visit(path: str, dark: bool = False):
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme="dark" if dark else "light")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{site_url}/{path}", wait_until="load")
+        if page.locator(".math").count():
+            page.wait_for_function("() => window.MathJax && window.MathJax.startup && window.MathJax.startup.promise",
+                                   timeout=30_000)
+            page.evaluate("async () => { await window.MathJax.startup.promise; }")
+        opened.append(context)
+        return page, errors
+
+    yield _visit
+    for context in opened:
+        context.close()
+
+
+def test_every_toc_page_was_built(built_site):
+    missing = [p for p in PAGES if not (built_site / p).exists()]
+    assert not missing, f"pages in _toc.yml without HTML: {missing}"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_loads_without_console_errors_and_math_is_typeset(visit, path):
+    page, errors = visit(path)
+    assert not errors, f"console errors on {path}: {errors}"
+    n_math = page.locator(".math").count()
+    if n_math:
+        typeset = page.locator(".math mjx-container").count() + page.locator("mjx-container.MathJax").count()
+        assert typeset >= n_math, f"{path}: only {typeset} of {n_math} formulas typeset by MathJax"
+    body = page.locator("article").inner_text()
+    for raw in ("\\(", "\\)", "$$", "\\begin{"):
+        assert raw not in body, f"{path}: raw TeX {raw!r} left in the rendered text"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / (path.replace("/", "_").removesuffix(".html") + ".png")), full_page=True)
+    assert (SCREENSHOTS / (path.replace("/", "_").removesuffix(".html") + ".png")).stat().st_size > 0
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_images_load_and_have_alt_text(visit, path):
+    page, _ = visit(path)
+    images = page.locator("article img")
+    for k in range(images.count()):
+        img = images.nth(k)
+        img.scroll_into_view_if_needed()
+        width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
+        assert width > 0, f"{path}: image {img.get_attribute('src')} did not load"
+        assert (img.get_attribute("alt") or "").strip(), f"{path}: image {img.get_attribute('src')} has no alt text"
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if "prf:" in source_of(p)])
+def test_theorem_boxes_render(visit, path):
+    page, _ = visit(path)
+    assert page.locator("div.proof").count() > 0, f"{path}: no sphinx-proof box rendered"
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if "solution-start" in source_of(p)])
+def test_exercises_render_and_solutions_open(visit, path):
+    page, _ = visit(path)
+    assert page.locator("div.exercise").count() > 0, f"{path}: no exercise box rendered"
+    solutions = page.locator("div.solution.dropdown")
+    assert solutions.count() > 0, f"{path}: no solution dropdown rendered"
+    first = solutions.first
+    body = first.locator(".admonition-title ~ *").first
+    assert not body.is_visible(), f"{path}: solution is not hidden before the reader opens it"
+    first.locator("button.toggle-button").click()
+    body.wait_for(state="visible", timeout=5_000)
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if "{glue:figure}" in source_of(p) or "code-cell" in source_of(p)])
+def test_dark_mode_keeps_figures_on_white(visit, path):
+    page, _ = visit(path, dark=True)
+    assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+    images = page.locator("article figure img, article .cell_output img")
+    for k in range(images.count()):
+        bg = images.nth(k).evaluate("el => getComputedStyle(el).backgroundColor")
+        assert bg == "rgb(255, 255, 255)", f"{path}: figure background in dark mode is {bg}"

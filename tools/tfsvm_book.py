@@ -1,0 +1,69 @@
+"""Sphinx extension for this book (listed under ``sphinx.local_extensions`` in ``_config.yml``).
+
+1. Never execute from a stale cache. Jupyter Book's execution cache is keyed on
+   the notebooks' code cells only, so a change in ``lib/tfsvm`` would not re-run
+   the chapters. We store ``tfsvm.source_hash()`` next to the cache and wipe the
+   cache (and the experiment records) when the library's sources or the
+   experiments' scale (``TFSVM_SCALE``) change.
+2. Serve MathJax from the site itself when ``make book`` has installed it into
+   ``_mathjax/mathjax`` (copied to the site's root as ``mathjax/``), so the site and
+   its browser tests work offline; otherwise Sphinx's default CDN copy is used.
+   (Not under ``_static``: Jupyter Book would load every .js file found there.)
+3. Drop duplicated inline scripts. sphinx-thebe registers its inline
+   configuration script in a way that Sphinx 7 emits twice, which makes every
+   page throw "Identifier 'THEBE_JS_URL' has already been declared".
+4. Record every experiment. ``TFSVM_RECORD_DIR`` is set for the kernels that run
+   the chapters, so each ``run_experiment`` call saves its record; the
+   "Reproduction status" page builds ``summary.json`` from them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+STAMP = "tfsvm-source-hash"
+LOCAL_MATHJAX = Path("_mathjax/mathjax/tex-mml-chtml.js")
+
+
+def _cache_dir(app) -> Path:
+    configured = getattr(app.config, "nb_execution_cache_path", "")
+    return Path(configured) if configured else Path(app.outdir).parent / ".jupyter_cache"
+
+
+def _prepare(app, config) -> None:
+    import tfsvm
+
+    cache = _cache_dir(app)
+    records = Path(app.outdir).parent / "reproduce"
+    # the cache is also invalid when the experiments' scale changes (TFSVM_SCALE=paper make book)
+    current = f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
+    stamp = cache / STAMP
+    if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != current):
+        shutil.rmtree(cache)
+        shutil.rmtree(records, ignore_errors=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(current + "\n")
+    os.environ["TFSVM_RECORD_DIR"] = str(records.resolve())
+    if (Path(app.srcdir) / LOCAL_MATHJAX).exists():
+        config.html_extra_path = [*config.html_extra_path, LOCAL_MATHJAX.parts[0]]
+        config.mathjax_path = "../" + Path(*LOCAL_MATHJAX.parts[1:]).as_posix()  # relative to _static/
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    # the duplicates differ only in filename None vs "" (an inline script)
+    seen, unique = set(), []
+    for script in context.get("script_files", []):
+        key = (str(getattr(script, "filename", script) or ""), repr(sorted(getattr(script, "attributes", {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(script)
+    context["script_files"][:] = unique  # in place: later handlers (MathJax) append to this very list
+
+
+def setup(app):
+    app.connect("config-inited", _prepare, priority=100)
+    # early: a later handler may return a template name, which ends the event (emit_firstresult)
+    app.connect("html-page-context", _dedupe_scripts, priority=1)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
