@@ -1,0 +1,61 @@
+"""Every SVM of the papers, with certificates.
+
+Paper A (arXiv 2308.16898 v1):
+
+* :func:`att_svm` / :func:`solve_att_svm` -- (Att-SVM) (Frobenius, W-parameterization)
+  and (Att-SVM*) (nuclear norm, (K,Q)-parameterization with m = d) for any selection
+  alpha (A §2.1, Definition 2, §5.3). Frobenius problems are solved *exactly* by a
+  Lawson-Hanson least-distance / NNLS active-set solver with refinement (KKT residual
+  ~1e-12); nuclear problems by cvxpy + Clarabel with tight tolerances.
+* :func:`att_svm_batch` -- many Frobenius instances at once (infeasible ones flagged).
+* :func:`gen_svm`, :func:`finite_part`, :func:`svm_equivalence` -- A §6, eqs. (6), (7).
+* :func:`seq_svm`, :func:`causal_svm` -- A §7, eq. (11).
+
+Paper B (arXiv 2306.13596): :func:`p_svm`, :func:`v_svm`, :func:`joint_p_svm`.
+
+Shared: :func:`max_margin` (the single core solver), :func:`numerical_rank`,
+:func:`path_alignment`. Infeasibility raises :class:`InfeasibleError` naming the
+sequences of an irreducible infeasible subsystem (Farkas certificate); no function
+returns None.
+"""
+
+from ..errors import InfeasibleError, SolverError
+from ._attention import (
+    SVMSolution,
+    att_features,
+    att_svm,
+    att_svm_batch,
+    causal_svm,
+    finite_part,
+    gen_svm,
+    seq_svm,
+    solve_att_svm,
+    svm_equivalence,
+)
+from ._core import CLARABEL_OPTIONS, CLARABEL_SDP_OPTIONS, MaxMarginResult, max_margin, numerical_rank
+from ._prompt import JointSVMSolution, joint_p_svm, p_svm, path_alignment, v_svm
+
+__all__ = [
+    "InfeasibleError",
+    "SolverError",
+    "SVMSolution",
+    "MaxMarginResult",
+    "JointSVMSolution",
+    "CLARABEL_OPTIONS",
+    "CLARABEL_SDP_OPTIONS",
+    "att_features",
+    "att_svm",
+    "solve_att_svm",
+    "att_svm_batch",
+    "gen_svm",
+    "finite_part",
+    "svm_equivalence",
+    "seq_svm",
+    "causal_svm",
+    "p_svm",
+    "v_svm",
+    "joint_p_svm",
+    "max_margin",
+    "numerical_rank",
+    "path_alignment",
+]
