@@ -11,7 +11,7 @@ JB_FLAGS := --builder html -n -W --keep-going
 # MathJax served by the site itself (from the npm registry), so pages render offline.
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 
-.PHONY: venv book test reproduce clean
+.PHONY: venv book test reproduce assignments clean
 
 venv: $(STAMP)
 
@@ -26,7 +26,11 @@ $(MATHJAX): $(STAMP)
 	mkdir -p _mathjax/mathjax
 	cp -r $(VENV)/npm/node_modules/mathjax/es5/. _mathjax/mathjax/
 
-book: venv $(MATHJAX)
+# Student and autograder notebooks from the single sources in assignments/ (the book links the student ones).
+assignments: venv
+	$(BIN)/python assignments/build.py
+
+book: venv $(MATHJAX) assignments
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
@@ -43,4 +47,4 @@ reproduce: venv
 	$(BIN)/python -m tfsvm.reproduce --scale paper --out results
 
 clean:
-	rm -rf _build
+	rm -rf _build assignments/dist

@@ -1,0 +1,480 @@
+"""The one-layer attention model of A (eqs. (1a), (2), (10)) and B's prompt model, in torch float64.
+
+Conventions (ARCHITECTURE.md): logits a_it = x_itᵀ W z_i, probabilities s_i = S(X_i W z_i),
+attention output r_i = X_iᵀ s_i, prediction f_i = h(r_i). With W = K Qᵀ the (K,Q) model is the
+same function of W. Every tensor may carry one leading *trial* dimension B (all arrays then
+have it: X (B, n, T, d), Z (B, n, d), Y (B, n), W (B, d, d) or a shared (d, d)).
+
+Sequence outputs (A §7): a query per output position, Z (…, n, K, d), gives probabilities
+(…, n, K, T); the causal variant masks tokens t > k for output k (eq. (10), K = T).
+
+B's prompt model: f(X) = vᵀXᵀS(X Wᵀ p), i.e. keys k_t = W x_t and logits a_t = k_tᵀ p.
+
+The public functions accept numpy arrays or torch tensors: with any torch input the result is a
+torch tensor (differentiable), otherwise float64 numpy. They validate shapes and values and raise
+:mod:`tfsvm.errors`. The underscore functions are the unchecked torch kernels the trainers use.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import as_float_array, check_labels, check_queries, check_tokens
+from .errors import OptionError, ShapeError
+from .heads import Head, LinearHead
+from .losses import Loss, get_loss
+
+__all__ = [
+    "softmax",
+    "log_softmax",
+    "attention_logits",
+    "attention_probs",
+    "attention_output",
+    "causal_mask",
+    "causal_probs",
+    "erm_loss",
+    "seq_loss",
+    "causal_loss",
+    "optimal_loss",
+    "excess_loss",
+    "log_excess_loss",
+    "prompt_probs",
+    "prompt_output",
+    "prompt_loss",
+]
+
+DTYPE = torch.float64
+
+
+# ---------------------------------------------------------------------------------------
+# input handling
+# ---------------------------------------------------------------------------------------
+
+
+class _Inputs:
+    """Converts public inputs to float64 torch tensors and remembers whether any was torch."""
+
+    def __init__(self) -> None:
+        self.torch = False
+        self.device: torch.device | None = None
+
+    def check(self, a: Any, name: str, ndim: Any = None) -> tuple[np.ndarray, Any]:
+        """Validate ``a``; return (numpy view for checks, original object)."""
+        if isinstance(a, torch.Tensor):
+            self.torch = True
+            self.device = a.device if self.device is None else self.device
+            t = a.detach().cpu()
+            if t.dtype in (torch.bfloat16, torch.float16):
+                t = t.float()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # re-issued below with the torch dtype
+                arr = as_float_array(t.numpy(), name, ndim)  # integer/bool → DTypeError
+            if a.dtype != DTYPE:
+                warnings.warn(f"{name} has dtype {a.dtype}; upcasting to float64", stacklevel=4)
+            return arr, a
+        arr = as_float_array(a, name, ndim)
+        return arr, arr
+
+    def tensor(self, a: Any) -> torch.Tensor:
+        dev = self.device or torch.device("cpu")
+        if isinstance(a, torch.Tensor):
+            return a.to(dtype=DTYPE, device=dev)
+        return torch.as_tensor(np.array(a, dtype=np.float64), dtype=DTYPE, device=dev)
+
+    def out(self, t: torch.Tensor) -> Any:
+        if self.torch:
+            return t
+        t = t.detach().cpu()
+        return t.item() if t.ndim == 0 else t.numpy()
+
+
+def _check_W(W: Any, X: np.ndarray, inp: _Inputs, name: str = "W") -> Any:
+    """W of shape (d, d) or batch_shape + (d, d)."""
+    arr, obj = inp.check(W, name, (2, 3))
+    d, bs = X.shape[-1], X.shape[:-3]
+    if arr.shape != (d, d) and arr.shape != bs + (d, d):
+        raise ShapeError(f"{name} has shape {arr.shape} but X has shape {X.shape}; expected ({d}, {d}) or {bs + (d, d)}")
+    return obj
+
+
+def _check_KQ(W: Any, X: np.ndarray, inp: _Inputs) -> Any:
+    """W, or a pair (K, Q) with K, Q of shape (d, m) or batch_shape + (d, m); returns a tensor W."""
+    if isinstance(W, (tuple, list)):
+        if len(W) != 2:
+            raise ShapeError(f"W must be a (d, d) matrix or a pair (K, Q); got a sequence of length {len(W)}")
+        d, bs = X.shape[-1], X.shape[:-3]
+        objs = []
+        for name, M in zip(("K", "Q"), W):
+            arr, obj = inp.check(M, name, (2, 3))
+            if arr.shape[-2] != d or arr.shape[:-2] not in ((), bs):
+                raise ShapeError(f"{name} has shape {arr.shape}; expected ({d}, m) or {bs + (d, 'm')}")
+            objs.append((arr, obj))
+        if objs[0][0].shape[-1] != objs[1][0].shape[-1]:
+            raise ShapeError(f"K has shape {objs[0][0].shape} and Q has shape {objs[1][0].shape}: their ranks m differ")
+        K, Q = inp.tensor(objs[0][1]), inp.tensor(objs[1][1])
+        return K @ Q.transpose(-1, -2)
+    return inp.tensor(_check_W(W, X, inp))
+
+
+def _check_Zseq(Z: Any, X: np.ndarray, inp: _Inputs, name: str = "Z") -> tuple[Any, bool]:
+    """Z of shape (…, n, d) (one query per sequence) or (…, n, K, d) (sequence outputs)."""
+    arr, obj = inp.check(Z, name)
+    if arr.ndim == X.ndim:
+        if arr.shape[:-2] != X.shape[:-2] or arr.shape[-1] != X.shape[-1]:
+            raise ShapeError(
+                f"{name} has shape {arr.shape} but X has shape {X.shape}; expected {X.shape[:-2] + ('K', X.shape[-1])}"
+            )
+        return obj, True
+    check_queries(arr, X, name)
+    return obj, False
+
+
+def _as_head(head: Any, d: int, bs: tuple[int, ...], name: str = "head") -> Head:
+    if isinstance(head, Head):
+        hd = head
+    elif head is None:
+        raise OptionError(f"{name} is required (a tfsvm.heads.Head or a head vector v of shape ({d},))")
+    else:
+        v = head.detach().cpu().numpy() if isinstance(head, torch.Tensor) else head
+        hd = LinearHead(as_float_array(v, "v", (1, 2)))
+    if hd.d != d:
+        raise ShapeError(f"{name} acts on dimension {hd.d} but tokens have dimension d = {d}")
+    if hd.batch_shape not in ((), bs):
+        raise ShapeError(f"{name} has trial shape {hd.batch_shape} but X has trial shape {bs}")
+    return hd
+
+
+def _check_loss(loss: Any) -> Loss:
+    return get_loss(loss)
+
+
+def _tokens(X: Any, inp: _Inputs, name: str = "X") -> tuple[np.ndarray, Any]:
+    arr, obj = inp.check(X, name, (3, 4))
+    check_tokens(arr, name, batched=True)
+    return arr, obj
+
+
+# ---------------------------------------------------------------------------------------
+# kernels (torch, unchecked)
+# ---------------------------------------------------------------------------------------
+
+
+def _logits(X: torch.Tensor, W: torch.Tensor, Zq: torch.Tensor) -> torch.Tensor:
+    """a_ikt = x_itᵀ W z_ik for X (…, n, T, d), W (…, d, d) or (d, d), Zq (…, n, K, d) → (…, n, K, T)."""
+    Wz = Zq @ W.transpose(-1, -2).unsqueeze(-3)  # (…, n, K, d): rows (W z_ik)ᵀ
+    return Wz @ X.transpose(-1, -2)
+
+
+def causal_mask(T: int, device: Any = "cpu") -> torch.Tensor:
+    """Boolean (T, T) mask, True where token t is *hidden* from output k (t > k)."""
+    return torch.triu(torch.ones(T, T, dtype=torch.bool, device=device), diagonal=1)
+
+
+def _masked(a: torch.Tensor, causal: bool) -> torch.Tensor:
+    if not causal:
+        return a
+    return a.masked_fill(causal_mask(a.shape[-1], a.device), -math.inf)
+
+
+def _probs(X: torch.Tensor, W: torch.Tensor, Z: torch.Tensor, seq: bool = False, causal: bool = False) -> torch.Tensor:
+    Zq = Z if seq else Z.unsqueeze(-2)
+    s = torch.softmax(_masked(_logits(X, W, Zq), causal), dim=-1)
+    return s if seq else s.squeeze(-2)
+
+
+def _outputs(X: torch.Tensor, W: torch.Tensor, Z: torch.Tensor, head: Head, seq: bool = False, causal: bool = False) -> torch.Tensor:
+    s = _probs(X, W, Z, seq=seq, causal=causal)
+    if seq:
+        r = s @ X  # (…, n, K, T) @ (…, n, T, d) → (…, n, K, d)
+    else:
+        r = (s.unsqueeze(-2) @ X).squeeze(-2)  # (…, n, d)
+    return head(r)
+
+
+def _loss(X, W, Z, Y, head: Head, loss: Loss, seq: bool = False, causal: bool = False) -> torch.Tensor:
+    """(1/n) Σ_i [Σ_k] ℓ(Y_i[k] f_i[k]) per trial, shape (…,)."""
+    f = _outputs(X, W, Z, head, seq=seq, causal=causal)
+    vals = loss.value(Y * f)
+    if seq:
+        vals = vals.sum(-1)
+    return vals.mean(-1)
+
+
+def _excess_ratio(loss: Loss, g: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """(ℓ(g − δ) − ℓ(g)) / δ, accurate for tiny δ ≥ 0."""
+    small = delta < 1e-8
+    dsafe = torch.where(small, torch.ones_like(delta), delta)
+    if loss.name == "logistic":
+        sig = torch.sigmoid(-g)
+        exact = torch.log1p(sig * torch.expm1(dsafe)) / dsafe
+        approx = sig * (1 + 0.5 * (1 - sig) * delta)
+    elif loss.name == "exponential":
+        eg = torch.exp(-g)
+        exact = eg * torch.expm1(dsafe) / dsafe
+        approx = eg * (1 + 0.5 * delta)
+    elif loss.name == "correlation":
+        return torch.ones_like(delta)
+    else:  # generic decreasing loss: first-order fallback for tiny δ
+        exact = (loss.value(g - dsafe) - loss.value(g)) / dsafe
+        approx = -loss.deriv(g)
+    return torch.where(small, approx, exact)
+
+
+def _scores(X: torch.Tensor, Y: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """γ_it = Y_i vᵀx_it for X (…, n, T, d), Y (…, n), v (d,) or (…, d) → (…, n, T)."""
+    return (X * v[..., None, None, :]).sum(-1) * Y.unsqueeze(-1)
+
+
+def _log_excess(X, W, Z, Y, v, loss: Loss) -> torch.Tensor:
+    """log(L(W) − L⋆) per trial for a linear head v (−inf if every token is optimal).
+
+    With γ_it = Y_i vᵀx_it, g_i = max_t γ_it and δ_i = Σ_t s_it (g_i − γ_it) ≥ 0, the i-th term is
+    ℓ(g_i − δ_i) − ℓ(g_i); log δ_i = logsumexp_t(log s_it + log(g_i − γ_it)) is computed from
+    log-softmax, so the result keeps full relative accuracy when L(W) − L⋆ is far below
+    machine precision of L (large ‖W‖)."""
+    gam = _scores(X, Y, v)  # (…, n, T)
+    g = gam.max(-1).values
+    gap = (g.unsqueeze(-1) - gam).detach()
+    allopt = (gap == 0).all(-1, keepdim=True)  # every token optimal: δ_i = 0 exactly
+    ls = torch.log_softmax(_logits(X, W, Z.unsqueeze(-2)).squeeze(-2), dim=-1)
+    terms = torch.where(allopt, torch.zeros_like(ls), ls + torch.log(gap))  # log(0) = -inf for the maximisers
+    logd = torch.where(allopt.squeeze(-1), -math.inf, torch.logsumexp(terms, dim=-1))
+    delta = torch.exp(logd)
+    ratio = _excess_ratio(loss, g, delta)
+    n = X.shape[-3]
+    return torch.logsumexp(logd + torch.log(ratio), dim=-1) - math.log(n)
+
+
+# ---------------------------------------------------------------------------------------
+# public API
+# ---------------------------------------------------------------------------------------
+
+
+def softmax(a: Any, dim: int = -1) -> Any:
+    """Numerically stable softmax S(a) along ``dim`` (max-shifted, as torch.softmax)."""
+    inp = _Inputs()
+    _, obj = inp.check(a, "a")
+    return inp.out(torch.softmax(inp.tensor(obj), dim=dim))
+
+
+def log_softmax(a: Any, dim: int = -1) -> Any:
+    """Numerically stable log S(a) along ``dim`` (never −inf for finite input)."""
+    inp = _Inputs()
+    _, obj = inp.check(a, "a")
+    return inp.out(torch.log_softmax(inp.tensor(obj), dim=dim))
+
+
+def attention_logits(X: Any, W: Any, Z: Any) -> Any:
+    """Logits a_it = x_itᵀ W z_i, shape (…, n, T) (or (…, n, K, T) for Z of shape (…, n, K, d)).
+
+    ``W`` may be a pair (K, Q) meaning W = K Qᵀ.
+    """
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Zo, seq = _check_Zseq(Z, Xa, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    Zt = inp.tensor(Zo)
+    a = _logits(inp.tensor(Xo), Wt, Zt if seq else Zt.unsqueeze(-2))
+    return inp.out(a if seq else a.squeeze(-2))
+
+
+def attention_probs(X: Any, W: Any, Z: Any) -> Any:
+    """s_i = S(X_i W z_i), shape (…, n, T); with Z (…, n, K, d) one row per query: (…, n, K, T).
+
+    ``W`` may be a pair (K, Q) meaning W = K Qᵀ.
+    """
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Zo, seq = _check_Zseq(Z, Xa, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    return inp.out(_probs(inp.tensor(Xo), Wt, inp.tensor(Zo), seq=seq))
+
+
+def attention_output(X: Any, W: Any, Z: Any, head: Any) -> Any:
+    """Model output f_i = h(X_iᵀ s_i) of eq. (2), shape (…, n) (or (…, n, K) for sequence queries).
+
+    ``head`` is a :class:`~tfsvm.heads.Head` or a linear-head vector v; ``W`` may be (K, Q).
+    """
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Zo, seq = _check_Zseq(Z, Xa, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    hd = _as_head(head, Xa.shape[-1], Xa.shape[:-3])
+    return inp.out(_outputs(inp.tensor(Xo), Wt, inp.tensor(Zo), hd, seq=seq))
+
+
+def causal_probs(X: Any, W: Any, Z: Any = None) -> Any:
+    """Masked-softmax probabilities S_k(X_i W z_ik) of eq. (10), shape (…, n, T, T): row k is a
+    distribution over tokens t ≤ k (zeros for t > k). ``Z`` (…, n, T, d) defaults to X (self-attention)."""
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Zo = Xo if Z is None else _check_Zseq(Z, Xa, inp)[0]
+    Za = inp.check(Zo, "Z")[0]
+    if Za.shape != Xa.shape:
+        raise ShapeError(f"causal attention needs one query per position: Z must have shape {Xa.shape}, got {Za.shape}")
+    Wt = _check_KQ(W, Xa, inp)
+    return inp.out(_probs(inp.tensor(Xo), Wt, inp.tensor(Zo), seq=True, causal=True))
+
+
+def erm_loss(X: Any, Z: Any, Y: Any, W: Any, head: Any, loss: str | Loss = "logistic") -> Any:
+    """Empirical risk L(W) = (1/n) Σ_i ℓ(Y_i · h(X_iᵀ S(X_i W z_i))) — (W-ERM); pass ``W=(K, Q)`` for (KQ-ERM).
+
+    Returns a scalar (or one value per trial, shape (B,)).
+    """
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Za, Zo = inp.check(Z, "Z")
+    check_queries(Za, Xa, "Z")
+    Ya = check_labels(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y, Xa, "Y")
+    Wt = _check_KQ(W, Xa, inp)
+    hd = _as_head(head, Xa.shape[-1], Xa.shape[:-3])
+    ls = _check_loss(loss)
+    return inp.out(_loss(inp.tensor(Xo), Wt, inp.tensor(Zo), inp.tensor(Ya), hd, ls))
+
+
+def _seq_inputs(X, Z, Y, W, head, inp: _Inputs, causal: bool):
+    Xa, Xo = _tokens(X, inp)
+    if Z is None:
+        Zo, Za = Xo, Xa
+    else:
+        Zo, seq = _check_Zseq(Z, Xa, inp)
+        if not seq:
+            raise ShapeError(f"Z must have shape {Xa.shape[:-2] + ('K', Xa.shape[-1])} for sequence outputs")
+        Za = inp.check(Zo, "Z")[0]
+    if causal and Za.shape[-2] != Xa.shape[-2]:
+        raise ShapeError(f"causal attention needs K = T queries per sequence; Z has K = {Za.shape[-2]}, T = {Xa.shape[-2]}")
+    Ya = np.asarray(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y, dtype=np.float64)
+    if Ya.shape != Za.shape[:-1]:
+        raise ShapeError(f"Y has shape {Ya.shape}; expected {Za.shape[:-1]} (one label per sequence and output)")
+    if not np.all(np.isin(Ya, (-1.0, 1.0))):
+        raise ShapeError("Y must contain only -1 and +1")
+    Wt = _check_KQ(W, Xa, inp)
+    hd = _as_head(head, Xa.shape[-1], Xa.shape[:-3])
+    return inp.tensor(Xo), Wt, inp.tensor(Zo), inp.tensor(Ya), hd
+
+
+def seq_loss(X: Any, Z: Any, Y: Any, W: Any, head: Any, loss: str | Loss = "logistic") -> Any:
+    """L_seq(W) = (1/n) Σ_i Σ_k ℓ(Y_ik · h(X_iᵀ S(X_i W z_ik))) (eq. (10)); Z (…, n, K, d) or None (= X),
+    Y (…, n, K). ``W`` may be (K, Q)."""
+    inp = _Inputs()
+    Xt, Wt, Zt, Yt, hd = _seq_inputs(X, Z, Y, W, head, inp, causal=False)
+    return inp.out(_loss(Xt, Wt, Zt, Yt, hd, _check_loss(loss), seq=True))
+
+
+def causal_loss(X: Any, Y: Any, W: Any, head: Any, loss: str | Loss = "logistic", Z: Any = None) -> Any:
+    """L_csl(W) = (1/n) Σ_i Σ_k ℓ(Y_ik · h(X_iᵀ S_k(X_i W z_ik))) with the masked softmax S_k (eq. (10));
+    Z (…, n, T, d) defaults to X (self-attention), Y (…, n, T)."""
+    inp = _Inputs()
+    Xt, Wt, Zt, Yt, hd = _seq_inputs(X, Z, Y, W, head, inp, causal=True)
+    return inp.out(_loss(Xt, Wt, Zt, Yt, hd, _check_loss(loss), seq=True, causal=True))
+
+
+def _linear_inputs(X, Z, Y, v, inp: _Inputs):
+    Xa, Xo = _tokens(X, inp)
+    Za, Zo = inp.check(Z, "Z")
+    check_queries(Za, Xa, "Z")
+    Ya = check_labels(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y, Xa, "Y")
+    va, vo = inp.check(v, "v", (1, 2))
+    d, bs = Xa.shape[-1], Xa.shape[:-3]
+    if va.shape not in ((d,), bs + (d,)):
+        raise ShapeError(f"v has shape {va.shape} but X has shape {Xa.shape}; expected ({d},) or {bs + (d,)}")
+    vt = inp.tensor(vo)
+    if vt.ndim == 1 and bs:
+        vt = vt.expand(bs + (d,))
+    return Xa, inp.tensor(Xo), inp.tensor(Zo), inp.tensor(Ya), vt
+
+
+def optimal_loss(X: Any, Y: Any, v: Any, loss: str | Loss = "logistic") -> Any:
+    """L⋆ = (1/n) Σ_i ℓ(γ_{i,opt_i}) (Lemma 2): the infimum of L(W) for a linear head v."""
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Ya = check_labels(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y, Xa, "Y")
+    va, vo = inp.check(v, "v", (1, 2))
+    d, bs = Xa.shape[-1], Xa.shape[:-3]
+    if va.shape not in ((d,), bs + (d,)):
+        raise ShapeError(f"v has shape {va.shape}; expected ({d},) or {bs + (d,)}")
+    Xt, Yt, vt = inp.tensor(Xo), inp.tensor(Ya), inp.tensor(vo)
+    gam = _scores(Xt, Yt, vt)
+    return inp.out(_check_loss(loss).value(gam.max(-1).values).mean(-1))
+
+
+def log_excess_loss(X: Any, Z: Any, Y: Any, W: Any, v: Any, loss: str | Loss = "logistic") -> Any:
+    """log(L(W) − L⋆) for a linear head v, accurate even when L(W) − L⋆ ≪ 1e-16·L⋆ (large ‖W‖).
+
+    Differentiable; its gradient is ∇L(W)/(L(W) − L⋆), which points along ∇L(W) without
+    underflowing. ``W`` may be (K, Q). −inf when every token of every sequence is optimal.
+    """
+    inp = _Inputs()
+    Xa, Xt, Zt, Yt, vt = _linear_inputs(X, Z, Y, v, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    return inp.out(_log_excess(Xt, Wt, Zt, Yt, vt, _check_loss(loss)))
+
+
+def excess_loss(X: Any, Z: Any, Y: Any, W: Any, v: Any, loss: str | Loss = "logistic") -> Any:
+    """L(W) − L⋆ ≥ 0 computed in log space (see :func:`log_excess_loss`); Lemma 2 says it is > 0
+    for every finite W unless all tokens are optimal, and → 0 along R·W for a separating W."""
+    inp = _Inputs()
+    Xa, Xt, Zt, Yt, vt = _linear_inputs(X, Z, Y, v, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    return inp.out(torch.exp(_log_excess(Xt, Wt, Zt, Yt, vt, _check_loss(loss))))
+
+
+# -- B's prompt model --------------------------------------------------------------------
+
+
+def _prompt_probs(X: torch.Tensor, p: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """S(X_i Wᵀ p) for X (n, T, d), p (…, d) → (…, n, T)."""
+    keys = X @ W.transpose(-1, -2)  # (n, T, d): k_it = W x_it
+    a = torch.einsum("ntd,...d->...nt", keys, p)
+    return torch.softmax(a, dim=-1)
+
+
+def _prompt_output(X, p, v, W) -> torch.Tensor:
+    s = _prompt_probs(X, p, W)  # (…, n, T)
+    xv = torch.einsum("ntd,...d->...nt", X, v)  # (…, n, T)
+    return (s * xv).sum(-1)
+
+
+def _prompt_args(X, p, v, W, inp: _Inputs, need_v: bool = True):
+    Xa, Xo = inp.check(X, "X", 3)
+    check_tokens(Xa, "X")
+    d = Xa.shape[-1]
+    pa, po = inp.check(p, "p", (1, 2))
+    if pa.shape[-1] != d:
+        raise ShapeError(f"p has shape {pa.shape} but tokens have dimension d = {d}; expected ({d},) or (B, {d})")
+    vo = None
+    if need_v:
+        va, vo = inp.check(v, "v", (1, 2))
+        if va.shape[-1] != d or (va.ndim == 2 and pa.ndim == 2 and va.shape[0] != pa.shape[0]):
+            raise ShapeError(f"v has shape {va.shape}; expected ({d},) or the batch shape of p {pa.shape}")
+    Wa, Wo = inp.check(W, "W", 2)
+    if Wa.shape != (d, d):
+        raise ShapeError(f"W has shape {Wa.shape}; expected ({d}, {d})")
+    return Xa, inp.tensor(Xo), inp.tensor(po), (inp.tensor(vo) if need_v else None), inp.tensor(Wo)
+
+
+def prompt_probs(X: Any, p: Any, W: Any) -> Any:
+    """B's attention probabilities s_i = S(X_i Wᵀ p) (keys k_it = W x_it), shape (n, T) or (B, n, T) for p (B, d)."""
+    inp = _Inputs()
+    _, Xt, pt, _, Wt = _prompt_args(X, p, None, W, inp, need_v=False)
+    return inp.out(_prompt_probs(Xt, pt, Wt))
+
+
+def prompt_output(X: Any, p: Any, v: Any, W: Any) -> Any:
+    """B's model f(X_i) = vᵀX_iᵀS(X_i Wᵀ p), shape (n,) (or (B, n) for p or v of shape (B, d))."""
+    inp = _Inputs()
+    _, Xt, pt, vt, Wt = _prompt_args(X, p, v, W, inp)
+    return inp.out(_prompt_output(Xt, pt, vt, Wt))
+
+
+def prompt_loss(X: Any, Y: Any, p: Any, v: Any, W: Any, loss: str | Loss = "logistic") -> Any:
+    """B's ERM L(v, p) = (1/n) Σ_i ℓ(Y_i vᵀX_iᵀS(X_i Wᵀ p))."""
+    inp = _Inputs()
+    Xa, Xt, pt, vt, Wt = _prompt_args(X, p, v, W, inp)
+    Yt = inp.tensor(check_labels(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y, Xa, "Y"))
+    return inp.out(_check_loss(loss).value(Yt * _prompt_output(Xt, pt, vt, Wt)).mean(-1))

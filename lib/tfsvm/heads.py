@@ -1,0 +1,218 @@
+"""Prediction heads h: R^d → R applied to the attention output r_i = X_iᵀ s_i (eq. (2) of A).
+
+* :class:`LinearHead` — h(x) = vᵀx, the head of A's main theory (v fixed, not trained).
+* :class:`MLPHead` — h(x) = 1ᵀ ReLU(Vᵀx), the head of the official Figure 8 code
+  (``base_nonlinear.py``, mode ``'relu'``); ``MLPHead.random(d, seed)`` draws V with
+  i.i.d. N(0, 1) entries scaled to ‖V‖_F = 1. (The paper's text writes 1ᵀReLU(x),
+  i.e. V = I; pass ``V=np.eye(d)`` for that.)
+* :class:`LambdaHead` — h(x) = vᵀx − λ‖x‖², the head of Section 6.1 / Lemma 6.
+
+Heads act on torch tensors of shape (..., d) and return (...); a numpy input gives
+a numpy output. Parameters may carry one leading *trial* dimension (B,): then the
+input must have the same leading dimension, x of shape (B, ..., d), and trial b
+uses parameter b (this is how the batched trainers run many instances at once).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import as_float_array, check_option
+from .errors import OptionError, ShapeError
+
+__all__ = ["Head", "LinearHead", "MLPHead", "LambdaHead", "make_head", "HEADS"]
+
+
+def _expand(p: torch.Tensor, x: torch.Tensor, core_ndim: int) -> torch.Tensor:
+    """Reshape a parameter (batch..., core...) so that it broadcasts against x (batch..., rest..., d)."""
+    nb = p.ndim - core_ndim
+    rest = x.ndim - 1 - nb
+    if rest < 0:
+        raise ShapeError(f"head input has shape {tuple(x.shape)}, too few dimensions for a head with trial shape {tuple(p.shape[:nb])}")
+    if nb and tuple(x.shape[:nb]) != tuple(p.shape[:nb]):
+        raise ShapeError(
+            f"head has trial shape {tuple(p.shape[:nb])} but its input has leading shape {tuple(x.shape[:nb])}"
+        )
+    return p.reshape(tuple(p.shape[:nb]) + (1,) * rest + tuple(p.shape[nb:]))
+
+
+class Head:
+    """Base class: a fixed (not trained) prediction head with numpy float64 parameters."""
+
+    name: str = "head"
+    #: whether h is linear (h(x) = vᵀx); linear heads get closed-form gradients.
+    is_linear: bool = False
+    _core: dict[str, int] = {}
+
+    def __init__(self, **params: np.ndarray) -> None:
+        self._params = params
+        self._cache: dict[tuple[str, str], torch.Tensor] = {}
+
+    # -- parameters -------------------------------------------------------------
+    def _p(self, key: str, like: torch.Tensor) -> torch.Tensor:
+        ck = (key, str(like.device))
+        t = self._cache.get(ck)
+        if t is None:
+            t = torch.as_tensor(np.array(self._params[key]), dtype=torch.float64, device=like.device)
+            self._cache[ck] = t
+        return t
+
+    @property
+    def d(self) -> int:
+        """Token dimension the head accepts."""
+        raise NotImplementedError
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading trial shape of the parameters: () or (B,)."""
+        key, core = next(iter(self._core.items()))
+        p = np.asarray(self._params[key])
+        return p.shape[: p.ndim - core]
+
+    def trial(self, b: int) -> "Head":
+        """The head of trial ``b`` (a head without trial dimension is returned as is)."""
+        if not self.batch_shape:
+            return self
+        kw = {}
+        for key, core in self._core.items():
+            p = np.asarray(self._params[key])
+            kw[key] = p[b] if p.ndim > core else p
+        return type(self)(**kw)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, x: Any) -> Any:
+        """h(x) for x of shape (..., d) (torch in → torch out, numpy in → numpy out)."""
+        if isinstance(x, torch.Tensor):
+            if x.shape[-1] != self.d:
+                raise ShapeError(f"head input has last dimension {x.shape[-1]} but the head has d = {self.d}")
+            return self._forward(x)
+        arr = as_float_array(x, "x")
+        if arr.ndim < 1 or arr.shape[-1] != self.d:
+            raise ShapeError(f"x has shape {arr.shape} but the head has d = {self.d}; expected (..., {self.d})")
+        return self._forward(torch.from_numpy(np.array(arr))).numpy()
+
+
+class LinearHead(Head):
+    """h(x) = vᵀx with v of shape (d,) or (B, d)."""
+
+    name = "linear"
+    is_linear = True
+    _core = {"v": 1}
+
+    def __init__(self, v: Any) -> None:
+        v = as_float_array(v, "v", (1, 2))
+        super().__init__(v=v)
+
+    @property
+    def v(self) -> np.ndarray:
+        """The head vector, (d,) or (B, d)."""
+        return self._params["v"]
+
+    @property
+    def d(self) -> int:
+        return self.v.shape[-1]
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x * _expand(self._p("v", x), x, 1)).sum(-1)
+
+    def __repr__(self) -> str:
+        return f"LinearHead(d={self.d}, batch_shape={self.batch_shape})"
+
+
+class MLPHead(Head):
+    """h(x) = 1ᵀ ReLU(Vᵀx) with V of shape (d, k) or (B, d, k) (official Figure 8 head)."""
+
+    name = "mlp"
+    _core = {"V": 2}
+
+    def __init__(self, V: Any) -> None:
+        V = as_float_array(V, "V", (2, 3))
+        super().__init__(V=V)
+
+    @classmethod
+    def random(cls, d: int, seed: int, trials: int | None = None, k: int | None = None) -> "MLPHead":
+        """V with i.i.d. N(0,1) entries scaled to ‖V‖_F = 1 (per trial), shape (d, k) or (trials, d, k); k = d by default."""
+        from ._validation import check_count
+
+        d = check_count(d, "d", 1)
+        k = d if k is None else check_count(k, "k", 1)
+        rng = np.random.default_rng(seed)
+        shape = (d, k) if trials is None else (check_count(trials, "trials", 1), d, k)
+        V = rng.standard_normal(shape)
+        V /= np.linalg.norm(V, axis=(-2, -1), keepdims=True)
+        return cls(V)
+
+    @property
+    def V(self) -> np.ndarray:
+        """The hidden-layer matrix, (d, k) or (B, d, k)."""
+        return self._params["V"]
+
+    @property
+    def d(self) -> int:
+        return self.V.shape[-2]
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        V = _expand(self._p("V", x), x, 2)
+        return torch.relu((x.unsqueeze(-2) @ V).squeeze(-2)).sum(-1)
+
+    def __repr__(self) -> str:
+        return f"MLPHead(d={self.d}, k={self.V.shape[-1]}, batch_shape={self.batch_shape})"
+
+
+class LambdaHead(Head):
+    """h(x) = vᵀx − λ‖x‖² (Section 6.1 of A); v (d,) or (B, d), λ ≥ 0 a scalar or (B,)."""
+
+    name = "lambda"
+    _core = {"v": 1, "lam": 0}
+
+    def __init__(self, v: Any, lam: Any) -> None:
+        v = as_float_array(v, "v", (1, 2))
+        lam_arr = np.asarray(lam)
+        if lam_arr.dtype.kind in "iu":
+            lam_arr = lam_arr.astype(np.float64)
+        lam_arr = as_float_array(lam_arr, "lam", (0, 1))
+        if np.any(lam_arr < 0):
+            raise OptionError(f"lam must be >= 0, got {lam!r}")
+        if lam_arr.ndim == 1 and (v.ndim != 2 or lam_arr.shape[0] != v.shape[0]):
+            raise ShapeError(f"lam has shape {lam_arr.shape} but v has shape {v.shape}; a per-trial lam needs v of shape (B, d)")
+        if lam_arr.ndim == 0 and v.ndim == 2:
+            lam_arr = np.full(v.shape[0], float(lam_arr))
+        super().__init__(v=v, lam=lam_arr)
+
+    @property
+    def v(self) -> np.ndarray:
+        return self._params["v"]
+
+    @property
+    def lam(self) -> np.ndarray:
+        return self._params["lam"]
+
+    @property
+    def d(self) -> int:
+        return self.v.shape[-1]
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = _expand(self._p("v", x), x, 1)
+        lam = _expand(self._p("lam", x).unsqueeze(-1), x, 1).squeeze(-1)
+        return (x * v).sum(-1) - lam * (x * x).sum(-1)
+
+    def __repr__(self) -> str:
+        return f"LambdaHead(d={self.d}, lam={self.lam}, batch_shape={self.batch_shape})"
+
+
+HEADS = {"linear": LinearHead, "mlp": MLPHead, "lambda": LambdaHead}
+
+
+def make_head(name: str, **params: Any) -> Head:
+    """Build a head by name: ``make_head("linear", v=...)``, ``make_head("mlp", V=...)``,
+    ``make_head("lambda", v=..., lam=...)``. Unknown names raise :class:`~tfsvm.errors.OptionError`."""
+    check_option(name, "head", HEADS)
+    try:
+        return HEADS[name](**params)
+    except TypeError as exc:  # wrong keyword arguments
+        raise OptionError(f"head {name!r}: {exc}") from None

@@ -1,0 +1,100 @@
+"""Comparisons used in A's figures: correlation of matrices (Figs 7–10) and softmax statistics.
+
+``corr(W1, W2) = ⟨W1, W2⟩ / (‖W1‖_F ‖W2‖_F)`` is the *uncentred* cosine of the flattened matrices
+(A's captions call it "correlation coefficient"; it is not Pearson's centred version). It lies in
+[−1, 1]; "1 − corr" is the plotted misalignment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._validation import as_float_array
+from .errors import DTypeError, NonFiniteError, ShapeError
+
+__all__ = ["corr", "one_minus_corr", "mean_max_prob", "largest_masked_prob"]
+
+
+def _arr(a: Any, name: str) -> np.ndarray:
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    return as_float_array(a, name)
+
+
+def _flat(A: np.ndarray, name: str) -> np.ndarray:
+    if A.ndim == 0:
+        raise ShapeError(f"{name} is a scalar; expected a vector (d,) or matrices (..., p, q)")
+    return A if A.ndim == 1 else A.reshape(A.shape[:-2] + (-1,))
+
+
+def corr(W1: Any, W2: Any) -> float | np.ndarray:
+    """⟨W1, W2⟩ / (‖W1‖_F ‖W2‖_F) over the last two axes, broadcast over leading (trial/step) axes.
+
+    1-D inputs are treated as vectors (cosine similarity, e.g. B's p). Returns a float for single
+    matrices, else an array of the broadcast leading shape. A zero matrix has no direction: it
+    raises :class:`~tfsvm.errors.NonFiniteError` (the ratio would be 0/0 = NaN).
+    """
+    A, B = _arr(W1, "W1"), _arr(W2, "W2")
+    if (A.ndim == 1) != (B.ndim == 1):
+        raise ShapeError(f"W1 has shape {A.shape} and W2 has shape {B.shape}: compare vectors with vectors, matrices with matrices")
+    if A.ndim >= 2 and A.shape[-2:] != B.shape[-2:]:
+        raise ShapeError(f"W1 has shape {A.shape} and W2 has shape {B.shape}: their matrix shapes differ")
+    if A.ndim == 1 and A.shape != B.shape:
+        raise ShapeError(f"W1 has shape {A.shape} and W2 has shape {B.shape}")
+    a, b = _flat(A, "W1"), _flat(B, "W2")
+    try:
+        np.broadcast_shapes(a.shape[:-1], b.shape[:-1])
+    except ValueError:
+        raise ShapeError(f"W1 has shape {A.shape} and W2 has shape {B.shape}: leading axes do not broadcast") from None
+    na, nb = np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)
+    for name, nrm in (("W1", na), ("W2", nb)):
+        if np.any(nrm == 0):
+            raise NonFiniteError(f"{name} contains a zero matrix: its correlation is undefined (0/0)")
+    c = np.sum((a / na[..., None]) * (b / nb[..., None]), axis=-1)
+    c = np.clip(c, -1.0, 1.0)
+    return float(c) if np.ndim(c) == 0 else c
+
+
+def one_minus_corr(W1: Any, W2: Any) -> float | np.ndarray:
+    """1 − corr(W1, W2) ∈ [0, 2], the misalignment A plots (Figs 8–10)."""
+    c = corr(W1, W2)
+    return 1.0 - c
+
+
+def _probs(probs: Any, name: str = "probs") -> np.ndarray:
+    P = _arr(probs, name)
+    if P.ndim < 2:
+        raise ShapeError(f"{name} has shape {P.shape}; expected (..., n, T) attention probabilities")
+    if np.any(P < 0) or np.any(P > 1 + 1e-12):
+        raise ShapeError(f"{name} must contain probabilities in [0, 1]")
+    return P
+
+
+def mean_max_prob(probs: Any) -> float | np.ndarray:
+    """(1/n) Σ_i max_t s_it for probabilities (..., n, T) → (...) (Fig 7(a))."""
+    P = _probs(probs)
+    m = P.max(-1).mean(-1)
+    return float(m) if np.ndim(m) == 0 else m
+
+
+def largest_masked_prob(probs: Any, masked: Any) -> float | np.ndarray:
+    """max over masked (i, t) of s_it, per instance: (..., n, T) → (...) (Fig 8, lower row).
+
+    ``masked`` is a boolean array of the shape of ``probs`` (True = masked token τ ∈ Ō_i), or a
+    float threshold (masked = probs < threshold, the paper's 1e-6). Instances without any masked
+    token give 0.0.
+    """
+    P = _probs(probs)
+    if isinstance(masked, (float, int)) and not isinstance(masked, bool):
+        mask = P < float(masked)
+    else:
+        mask = np.asarray(masked.detach().cpu().numpy() if hasattr(masked, "detach") else masked)
+        if mask.dtype != bool:
+            raise DTypeError(f"masked must be a boolean array or a float threshold, got dtype {mask.dtype}")
+        if mask.shape != P.shape:
+            raise ShapeError(f"masked has shape {mask.shape} but probs has shape {P.shape}")
+    vals = np.where(mask, P, -np.inf).reshape(P.shape[:-2] + (-1,)).max(-1)
+    vals = np.where(np.isfinite(vals), vals, 0.0)
+    return float(vals) if np.ndim(vals) == 0 else vals

@@ -1,0 +1,797 @@
+"""Gradient descent on the attention ERM, batched over trials (A §2, App. F; B §3.4).
+
+:func:`train` runs (W-GD) or (KQ-GD) — plain, or *normalised* as in every experiment of A
+(App. F): W ← W − η ∇L/(‖∇L‖_F + ε), and for (K, Q) the objective
+L̃(K, Q) = L(KQᵀ) + λ(‖K‖_F² + ‖Q‖_F²) (λ = ``ridge``, float64 machine epsilon by default) with
+K and Q each normalised separately. Data with a trial dimension B run as *one* tensor program:
+one gradient evaluation per step for all trials, per-trial normalisation.
+
+Gradients: for a linear head the closed form (13)–(15) is used, computed *scale-free*
+(:class:`tfsvm.gradients.LinearProblem`): normalised GD needs only the direction of ∇L, which
+is obtained exactly even when ∇L itself is below the smallest float64 (large ‖W‖). Other heads
+use autograd.
+
+About ε (``raw_eps``). The official code divides the raw float64 gradient by ‖∇L‖ + ε with
+ε = 2.2·10⁻¹⁶; once ‖∇L‖ ≲ ε (the softmax is saturated) its steps shrink like ‖∇L‖/ε and
+W effectively stops. By default (``raw_eps=False``) ε is added to the norm of the rescaled
+gradient instead, so every normalised step has length η (‖W(k)‖ ≤ ‖W(0)‖ + kη with near
+equality) and the iterates keep aligning with the max-margin direction at any norm;
+``raw_eps=True`` reproduces the official code's behaviour (with the ridge λ the (K, Q) run then
+also settles where λ‖K‖ ~ ‖∇L‖).
+
+:func:`train_prompt` trains B's prompt model (p, and optionally v); :func:`regularization_path`
+computes W̄_R = argmin_{‖W‖_F ≤ R} L(W) (and the (K, Q) analogue).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._validation import as_float_array, check_count, check_option, check_positive
+from .attention import DTYPE, _log_excess
+from .data import AttentionData, PromptData, SequenceData
+from .errors import OptionError, ShapeError, SolverError
+from .gradients import PAIRWISE_MAX_T, LinearProblem, pair_constants, scaled_logit_weights
+from .heads import HEADS, Head, LinearHead
+from .losses import Loss, get_loss
+
+__all__ = [
+    "EPS",
+    "TrainResult",
+    "PromptTrainResult",
+    "RegularizationPath",
+    "train",
+    "train_prompt",
+    "regularization_path",
+    "parse_record",
+]
+
+EPS = float(np.finfo(np.float64).eps)
+_TINY = 1e-300
+
+
+# ---------------------------------------------------------------------------------------
+# options
+# ---------------------------------------------------------------------------------------
+
+
+def parse_record(record: Any, steps: int) -> np.ndarray:
+    """Step indices to record, sorted, unique, in [0, steps].
+
+    ``None`` → only the final step; ``"all"`` → every step; ``"every k"`` → 0, k, 2k, … and the
+    final step; an iterable of integers → those steps. Index k means the iterate W(k) after k
+    updates (k = 0 is the initialisation).
+    """
+    if record is None:
+        return np.array([steps], dtype=np.int64)
+    if isinstance(record, str):
+        s = record.strip()
+        if s == "all":
+            return np.arange(steps + 1, dtype=np.int64)
+        parts = s.split()
+        if len(parts) == 2 and parts[0] == "every":
+            try:
+                k = int(parts[1])
+            except ValueError:
+                k = 0
+            if k >= 1:
+                return np.union1d(np.arange(0, steps + 1, k), [steps]).astype(np.int64)
+        raise OptionError(f"record must be None, 'all', 'every k' (k >= 1) or step indices; got {record!r}")
+    try:
+        idx = np.asarray(list(record) if not isinstance(record, np.ndarray) else record)
+    except TypeError:
+        raise OptionError(f"record must be None, 'all', 'every k' or an iterable of step indices; got {record!r}") from None
+    if idx.size == 0:
+        raise OptionError("record is empty; record at least one step")
+    if idx.dtype.kind not in "iu":
+        raise OptionError(f"record must contain integer step indices, got dtype {idx.dtype}")
+    if idx.min() < 0 or idx.max() > steps:
+        raise OptionError(f"record has step indices outside [0, steps = {steps}]")
+    return np.unique(idx).astype(np.int64)
+
+
+def _device(device: Any) -> torch.device:
+    try:
+        dev = torch.device(device)
+        torch.zeros(1, device=dev)
+    except (RuntimeError, TypeError, AssertionError) as exc:
+        raise OptionError(f"device {device!r} is not available: {exc}") from None
+    return dev
+
+
+def _check_ridge(ridge: Any) -> float:
+    try:
+        r = float(ridge)
+    except (TypeError, ValueError):
+        raise OptionError(f"ridge must be a number >= 0, got {ridge!r}") from None
+    if not math.isfinite(r) or r < 0:
+        raise OptionError(f"ridge must be a finite number >= 0, got {ridge!r}")
+    return r
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise OptionError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _resolve_head(head: Any, data: Any, B: int) -> Head:
+    d = data.d
+    if head is None:
+        return LinearHead(data.v)
+    if isinstance(head, str):
+        check_option(head, "head", HEADS)
+        if head != "linear":
+            raise OptionError(f"head {head!r} needs parameters; pass a head object, e.g. tfsvm.heads.MLPHead.random(d, seed)")
+        return LinearHead(data.v)
+    if not isinstance(head, Head):
+        raise OptionError(f"head must be None, a head name or a tfsvm.heads.Head, got {type(head).__name__}")
+    if head.d != d:
+        raise ShapeError(f"head acts on dimension {head.d} but the data have d = {d}")
+    if head.batch_shape not in ((), data.batch_shape):
+        raise ShapeError(f"head has trial shape {head.batch_shape} but the data have trial shape {data.batch_shape}")
+    return head
+
+
+def _batched_param(a: Any, name: str, shape: tuple[int, ...], B: int, batched: bool) -> np.ndarray:
+    arr = as_float_array(a, name, (2, 3))
+    if arr.shape == shape:
+        return np.broadcast_to(arr, (B,) + shape).copy()
+    if batched and arr.shape == (B,) + shape:
+        return arr.copy()
+    want = f"{shape}" + (f" or {(B,) + shape}" if batched else "")
+    raise ShapeError(f"{name} has shape {arr.shape}; expected {want}")
+
+
+def _init_params(init: Any, param: str, d: int, m: int | None, B: int, batched: bool, seed: int):
+    """Initial W (B, d, d), or (K, Q) each (B, d, m), as numpy float64."""
+    if isinstance(init, str):
+        check_option(init, "init", ("zero", "default"))
+        rng = np.random.default_rng(seed)
+        m = d if m is None else m
+        bound = 1.0 / math.sqrt(d)  # nn.Linear default: U(−1/√fan_in, 1/√fan_in), fan_in = d
+        if param == "W":
+            if init == "zero":
+                return np.zeros((B, d, d)), None
+            return rng.uniform(-bound, bound, (B, d, d)), None
+        if init == "zero":  # official Fig 1 code: Q(0) = 0, K(0) = 0.1·N(0, I)
+            return 0.1 * rng.standard_normal((B, d, m)), np.zeros((B, d, m))
+        return rng.uniform(-bound, bound, (B, d, m)), rng.uniform(-bound, bound, (B, d, m))
+    if param == "W":
+        if isinstance(init, (tuple, list)):
+            raise OptionError("init for param='W' must be 'zero', 'default' or an array W of shape (d, d) / (B, d, d)")
+        return _batched_param(init, "init", (d, d), B, batched), None
+    if not isinstance(init, (tuple, list)) or len(init) != 2:
+        raise OptionError("init for param='KQ' must be 'zero', 'default' or a pair (K, Q) of arrays (d, m) / (B, d, m)")
+    Ka = as_float_array(init[0], "K", (2, 3))
+    mm = Ka.shape[-1]
+    if m is not None and mm != m:
+        raise ShapeError(f"init K has m = {mm} columns but m = {m} was requested")
+    K = _batched_param(Ka, "K", (d, mm), B, batched)
+    Q = _batched_param(init[1], "Q", (d, mm), B, batched)
+    return K, Q
+
+
+_DENORMAL_PROBE = 1e-310
+
+#: Intra-op threads the trainers use on CPU (restored afterwards); None leaves torch's setting.
+#: One thread is the default because the per-step tensors are small: on the project's 2-core
+#: machines two threads made a (500, 20, 5, 30) batch 3x *slower* (thread hand-off per op, and
+#: oversubscription whenever anything else runs). Set e.g. ``tfsvm.training.CPU_THREADS = 4``
+#: on a big idle machine.
+CPU_THREADS: int | None = 1
+
+
+@contextmanager
+def _cpu_settings(device: torch.device, work: int = 0):
+    """On CPU: ``CPU_THREADS`` intra-op threads, and flush-to-zero for subnormal floats (exp of
+    very negative log-probabilities would otherwise produce subnormals, ~100x slower to compute
+    with). Both settings are restored afterwards."""
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    flushed = torch.tensor([_DENORMAL_PROBE], dtype=DTYPE).mul(1.0).item() == 0.0
+    try:
+        if CPU_THREADS is not None:
+            torch.set_num_threads(CPU_THREADS)
+        torch.set_flush_denormal(True)
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_flush_denormal(flushed)
+
+
+def _fro(A: torch.Tensor) -> torch.Tensor:
+    """Per-trial Frobenius norm of (B, p, q) → (B, 1, 1)."""
+    return torch.linalg.vector_norm(A, dim=(-2, -1), keepdim=True)
+
+
+def _combine(A: torch.Tensor, M: torch.Tensor, Bm: torch.Tensor) -> torch.Tensor:
+    """A positive per-trial multiple of exp(M)·A + Bm for A, Bm (…, B, p, q), M (B,), computed
+    without under/overflow (A = O(1) while M may be ≪ −700): divide by exp(S),
+    S = max(M + log‖A‖, log‖Bm‖) (Frobenius norms per matrix)."""
+    Mv = M.view(-1, 1, 1)
+    la = Mv + torch.log(_fro(A))
+    lb = torch.log(_fro(Bm))
+    S = torch.maximum(la, lb)
+    S = torch.where(torch.isfinite(S), S, 0.0)
+    return A * torch.exp(Mv - S) + Bm * torch.exp((-S).clamp(max=700.0))
+
+
+# ---------------------------------------------------------------------------------------
+# results
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """Output of :func:`train` (float64 numpy; ``…`` = the data's trial shape, () or (B,)).
+
+    Attributes
+    ----------
+    W : (R, …, d, d)
+        Recorded key-query matrices W(k) (for (K,Q): K(k) Q(k)ᵀ) at the steps ``steps``.
+    steps : (R,)
+        Recorded step indices (k = 0 is the initialisation).
+    loss : (R, …)
+        L(W(k)) (without the ridge term).
+    max_prob : (R, …)
+        (1/n) Σ_i max_t s_it(k) (mean over all outputs for sequence modes), as in Fig 7(a).
+    probs_final : (…, n, T) or (…, n, K, T)
+        Attention probabilities at the last step.
+    K, Q : (…, d, m) or None
+        Final factors for param="KQ".
+    """
+
+    W: np.ndarray
+    steps: np.ndarray
+    loss: np.ndarray
+    max_prob: np.ndarray
+    probs_final: np.ndarray
+    param: str
+    mode: str = "single"
+    K: np.ndarray | None = None
+    Q: np.ndarray | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def W_final(self) -> np.ndarray:
+        """W at the last recorded step, (…, d, d)."""
+        return self.W[-1]
+
+    @property
+    def selected(self) -> np.ndarray:
+        """argmax_t of the final attention probabilities (the tokens GD selects), int64."""
+        return np.argmax(self.probs_final, axis=-1)
+
+    def trial(self, b: int) -> "TrainResult":
+        """The result of trial ``b`` of a batched run."""
+        if self.W.ndim != 4:
+            raise OptionError("trial() needs a batched result")
+        return TrainResult(
+            self.W[:, b], self.steps, self.loss[:, b], self.max_prob[:, b], self.probs_final[b], self.param,
+            self.mode, None if self.K is None else self.K[b], None if self.Q is None else self.Q[b], dict(self.info),
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# train
+# ---------------------------------------------------------------------------------------
+
+
+def _normalize(g: torch.Tensor, eps: float) -> torch.Tensor:
+    return g / (_fro(g) + eps)
+
+
+def _normalize_exact(g: torch.Tensor) -> torch.Tensor:
+    n = _fro(g)
+    return torch.where(n > 0, g / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(g))
+
+
+def train(
+    data: AttentionData | SequenceData,
+    param: str = "W",
+    steps: int = 2000,
+    lr: float = 0.1,
+    normalized: bool = True,
+    loss: str | Loss = "logistic",
+    head: Any = None,
+    init: Any = "zero",
+    m: int | None = None,
+    seed: int = 0,
+    record: Any = None,
+    ridge: float = EPS,
+    device: Any = "cpu",
+    mode: str = "single",
+    raw_eps: bool = False,
+    method: str = "auto",
+) -> TrainResult:
+    """Run (W-GD) or (KQ-GD) on the attention ERM, for all trials of ``data`` at once.
+
+    Parameters
+    ----------
+    data : AttentionData (mode="single") or SequenceData (mode="sequential" / "causal")
+        With a trial dimension B every trial is trained independently, in one batched program.
+    param : "W" or "KQ"
+        W-parameterisation, or W = K Qᵀ with K, Q of shape (d, m).
+    steps : int >= 0
+        Number of updates.
+    lr : float > 0
+        Step size η (App. F: 0.1).
+    normalized : bool
+        Normalised GD (App. F) if True, plain GD if False.
+    loss : "logistic", "exponential", "correlation" or a Loss
+    head : None (linear head v of ``data``), "linear", or a :class:`~tfsvm.heads.Head`
+    init : "zero", "default", or arrays
+        "zero": W(0) = 0; for (K, Q): Q(0) = 0, K(0) = 0.1·N(0, I) (official Fig 1 code).
+        "default": entries U(−1/√d, 1/√d) (PyTorch ``nn.Linear`` default init), seeded.
+        An array W (d, d) / (B, d, d), or a pair (K, Q) of (d, m) / (B, d, m) arrays.
+    m : int, optional
+        Rank of K, Q (default d).
+    seed : int
+        Seed of the random initialisation (numpy ``default_rng``).
+    record : None, "all", "every k" or step indices
+        Steps at which W, the loss and the max probability are stored (default: final only).
+    ridge : float >= 0
+        λ of the (K, Q) objective L + λ(‖K‖² + ‖Q‖²) (default float64 machine epsilon).
+    device : str or torch.device
+        "cpu" or e.g. "cuda"; the same code runs on both.
+    mode : "single", "sequential" or "causal"
+        One output per sequence (W-ERM), or the sequence losses (10) of A §7.
+    raw_eps : bool
+        Add ε to the raw gradient norm as the official code does (see the module docstring).
+    method : "auto", "closed_form" or "autograd"
+        Gradient computation; "auto" = closed form for linear heads, autograd otherwise.
+
+    Returns
+    -------
+    TrainResult
+    """
+    check_option(mode, "mode", ("single", "sequential", "causal"))
+    check_option(param, "param", ("W", "KQ"))
+    check_option(method, "method", ("auto", "closed_form", "autograd"))
+    if mode == "single" and not isinstance(data, AttentionData):
+        raise OptionError(f"mode='single' needs an AttentionData, got {type(data).__name__}")
+    if mode != "single" and not isinstance(data, SequenceData):
+        raise OptionError(f"mode={mode!r} needs a SequenceData (one label per output), got {type(data).__name__}")
+    if mode == "causal" and data.K != data.T:
+        raise ShapeError(f"mode='causal' needs one query per position (K = T); got K = {data.K}, T = {data.T}")
+    steps = check_count(steps, "steps", 0)
+    lr = check_positive(lr, "lr")
+    ridge = _check_ridge(ridge)
+    seed = _check_seed(seed)
+    ls_ = get_loss(loss)
+    if m is not None:
+        m = check_count(m, "m", 1)
+    rec = parse_record(record, steps)
+    dev = _device(device)
+    batched = bool(data.batch_shape)
+    B = data.batch_shape[0] if batched else 1
+    d = data.d
+    hd = _resolve_head(head, data, B)
+    closed = hd.is_linear and method != "autograd"
+    if method == "closed_form" and not hd.is_linear:
+        raise OptionError("method='closed_form' needs a linear head")
+    P0, Q0 = _init_params(init, param, d, m, B, batched, seed)
+
+    # tensors with a trial dimension
+    t = lambda a: torch.tensor(np.asarray(a), dtype=DTYPE, device=dev)  # noqa: E731
+    bdata = data.batched()
+    X, Z, Y = t(bdata.X), t(bdata.Z), t(bdata.Y)
+    seq = mode != "single"
+    causal = mode == "causal"
+    Zq = Z if seq else Z.unsqueeze(-2)
+    Yq = Y if seq else Y.unsqueeze(-1)
+    if hd.is_linear:
+        v = t(hd.v)
+        v = v.expand(B, d) if v.ndim == 1 else v
+        prob = LinearProblem(X, Zq, Yq, v, ls_, causal=causal)
+    else:
+        prob = None
+    if not batched and hd.batch_shape:
+        raise ShapeError("a batched head needs batched data")
+
+    Pm = t(P0)
+    Qm = t(Q0) if Q0 is not None else None
+    R = len(rec)
+    is_rec = np.zeros(steps + 1, dtype=bool)
+    is_rec[rec] = True
+    W_rec = torch.empty((R, B, d, d), dtype=DTYPE, device=dev)
+    loss_rec = torch.empty((R, B), dtype=DTYPE, device=dev)
+    mp_rec = torch.empty((R, B), dtype=DTYPE, device=dev)
+    j = 0
+    ls_final = None
+
+    def combined() -> torch.Tensor:
+        return Pm if param == "W" else Pm @ Qm.transpose(-1, -2)
+
+    work = B * data.n * (data.K if seq else 1) * data.T * max(d, data.T)
+    with _cpu_settings(dev, work):
+        if closed:
+            with torch.no_grad():
+                if param == "KQ":
+                    KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
+                for k in range(steps + 1):
+                    Wc = Pm if param == "W" else KQ[0] @ KQ[1].transpose(-1, -2)
+                    fw = prob.forward(Wc)
+                    if is_rec[k]:
+                        W_rec[j] = Wc
+                        loss_rec[j] = prob.loss_value(fw[3])
+                        mp_rec[j] = fw[4].amax(-1).flatten(1).mean(-1)
+                        j += 1
+                    if k == steps:
+                        ls_final = fw[0]
+                        break
+                    G, M = prob.grad(Wc, fw)  # ∇L(W) = exp(M)·G
+                    if param == "W":
+                        if not normalized:
+                            D = G * torch.exp(M)[:, None, None]
+                        elif raw_eps:
+                            D = _normalize(G * torch.exp(M)[:, None, None], EPS)
+                        else:
+                            D = _normalize(G, EPS)
+                        Pm = Pm - lr * D
+                    else:
+                        # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q)
+                        A = torch.stack((G, G.transpose(-1, -2))) @ KQ.flip(0)
+                        if normalized and not raw_eps:
+                            D = _combine(A, M, 2 * ridge * KQ) if ridge > 0 else A
+                            D = _normalize(D, EPS)
+                        else:
+                            D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
+                            if normalized:
+                                D = _normalize(D, EPS)
+                        KQ = KQ - lr * D
+                if param == "KQ":
+                    Pm, Qm = KQ[0], KQ[1]
+            probs_final = prob._shape(torch.exp(ls_final))
+        else:
+            from .attention import _probs as _att_probs
+
+            def forward(Wc: torch.Tensor):
+                s = _att_probs(X, Wc, Zq, seq=True, causal=causal)  # (B, n, K, T)
+                r = s @ X
+                f = hd(r)
+                vals = ls_.value(Yq * f).sum(-1).mean(-1)  # (B,)
+                return s, vals
+
+            for k in range(steps + 1):
+                need_grad = k < steps
+                params = [Pm] if param == "W" else [Pm, Qm]
+                for p_ in params:
+                    p_.requires_grad_(need_grad)
+                with torch.set_grad_enabled(need_grad):
+                    Wc = combined()
+                    s, vals = forward(Wc)
+                    obj = vals.sum()
+                    if param == "KQ" and ridge > 0:
+                        obj = obj + ridge * ((Pm * Pm).sum() + (Qm * Qm).sum())
+                if is_rec[k]:
+                    W_rec[j] = Wc.detach()
+                    loss_rec[j] = vals.detach()
+                    mp_rec[j] = s.detach().amax(-1).flatten(1).mean(-1)
+                    j += 1
+                if k == steps:
+                    probs_final = s.detach()
+                    break
+                grads = torch.autograd.grad(obj, params)
+                with torch.no_grad():
+                    new = []
+                    for p_, g in zip(params, grads):
+                        if normalized:
+                            g = _normalize(g, EPS) if raw_eps else _normalize_exact(g)
+                        new.append((p_ - lr * g).detach())
+                Pm = new[0]
+                if param == "KQ":
+                    Qm = new[1]
+            Pm, Qm = Pm.detach(), (Qm.detach() if Qm is not None else None)
+
+    if not seq:
+        probs_final = probs_final.squeeze(-2)
+    cpu = lambda a: a.detach().cpu().numpy()  # noqa: E731
+    W_np, loss_np, mp_np, pf = cpu(W_rec), cpu(loss_rec), cpu(mp_rec), cpu(probs_final)
+    K_np = cpu(Pm) if param == "KQ" else None
+    Q_np = cpu(Qm) if param == "KQ" else None
+    if not batched:
+        W_np, loss_np, mp_np, pf = W_np[:, 0], loss_np[:, 0], mp_np[:, 0], pf[0]
+        K_np = None if K_np is None else K_np[0]
+        Q_np = None if Q_np is None else Q_np[0]
+    info = {"lr": lr, "normalized": normalized, "loss": ls_.name, "init": init if isinstance(init, str) else "array",
+            "ridge": ridge, "raw_eps": raw_eps, "gradient": "closed_form" if closed else "autograd", "device": str(dev)}
+    return TrainResult(W_np, rec, loss_np, mp_np, pf, param, mode, K_np, Q_np, info)
+
+
+# ---------------------------------------------------------------------------------------
+# B's prompt model
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PromptTrainResult:
+    """Output of :func:`train_prompt` (``…`` = () or the batch of initialisations (B,)).
+
+    p, v : (R, …, d) recorded prompt and head; loss : (R, …); probs : (R, …, n, T) attention
+    probabilities; outputs : (R, …, n) model outputs f(X_i); steps : (R,).
+    """
+
+    p: np.ndarray
+    v: np.ndarray
+    steps: np.ndarray
+    loss: np.ndarray
+    probs: np.ndarray
+    outputs: np.ndarray
+    info: dict = field(default_factory=dict)
+
+    @property
+    def max_prob(self) -> np.ndarray:
+        """(1/n) Σ_i max_t s_it per record."""
+        return self.probs.max(-1).mean(-1)
+
+
+def _vec_init(a: Any, name: str, d: int) -> np.ndarray:
+    arr = as_float_array(a, name, (1, 2))
+    if arr.shape[-1] != d:
+        raise ShapeError(f"{name} has shape {arr.shape}; expected ({d},) or (B, {d})")
+    return arr
+
+
+def train_prompt(
+    data: PromptData,
+    train_p: bool = True,
+    train_v: bool = False,
+    p0: Any = None,
+    v0: Any = None,
+    steps: int = 1000,
+    lr: float = 0.1,
+    normalized: bool = True,
+    loss: str | Loss = "logistic",
+    record: Any = None,
+    raw_eps: bool = False,
+    device: Any = "cpu",
+) -> PromptTrainResult:
+    """GD on B's ERM L(v, p) = (1/n) Σ_i ℓ(Y_i vᵀX_iᵀS(X_i Wᵀ p)) (keys k_it = W x_it).
+
+    ``p0`` (default 0) and ``v0`` (default ``data.v``) may be (d,) or (B, d): a batch of B
+    initialisations trained at once (e.g. B's six starting points). With ``train_v`` the head is
+    trained jointly, each gradient normalised separately (B's joint experiment). Gradients are
+    closed-form and scale-free (see :mod:`tfsvm.gradients`):
+    ∇_p L = (1/n) Σ_i ℓ′(u_i) K_iᵀ(diag(s_i) − s_i s_iᵀ)γ_i and ∇_v L = (1/n) Σ_i ℓ′(u_i) Y_i X_iᵀ s_i.
+    """
+    if not isinstance(data, PromptData):
+        raise OptionError(f"train_prompt needs a PromptData, got {type(data).__name__}")
+    if not (train_p or train_v):
+        raise OptionError("nothing to train: set train_p and/or train_v")
+    steps = check_count(steps, "steps", 0)
+    lr = check_positive(lr, "lr")
+    ls_ = get_loss(loss)
+    rec = parse_record(record, steps)
+    dev = _device(device)
+    d, n = data.d, data.n
+    p_np = np.zeros(d) if p0 is None else _vec_init(p0, "p0", d)
+    v_np = data.v if v0 is None else _vec_init(v0, "v0", d)
+    batched = p_np.ndim == 2 or v_np.ndim == 2
+    B = max(p_np.shape[0] if p_np.ndim == 2 else 1, v_np.shape[0] if v_np.ndim == 2 else 1)
+    if (p_np.ndim == 2 and p_np.shape[0] != B) or (v_np.ndim == 2 and v_np.shape[0] != B):
+        raise ShapeError(f"p0 has shape {p_np.shape} and v0 has shape {v_np.shape}: their batch sizes differ")
+    t = lambda a: torch.tensor(np.asarray(a), dtype=DTYPE, device=dev)  # noqa: E731
+    p = t(np.broadcast_to(p_np, (B, d)))
+    v = t(np.broadcast_to(v_np, (B, d)))
+    X, Y = t(data.X), t(data.Y)
+    keys = X @ t(data.W).T  # (n, T, d)
+    R = len(rec)
+    is_rec = np.zeros(steps + 1, dtype=bool)
+    is_rec[rec] = True
+    out = {k: [] for k in ("p", "v", "loss", "probs", "outputs")}
+    pairs = None
+    with _cpu_settings(dev, B * data.n * data.T * d), torch.no_grad():
+        for k in range(steps + 1):
+            a = torch.einsum("ntd,bd->bnt", keys, p)
+            ls = torch.log_softmax(a, -1)
+            xv = torch.einsum("ntd,bd->bnt", X, v)
+            gam = Y[None, :, None] * xv
+            if data.T <= PAIRWISE_MAX_T and (train_v or pairs is None):
+                pairs = pair_constants(gam)
+            q, M, u, s = scaled_logit_weights(ls, gam, ls_, pairs)
+            f = (s * xv).sum(-1)  # (B, n)
+            if is_rec[k]:
+                out["p"].append(p.clone())
+                out["v"].append(v.clone())
+                out["loss"].append(ls_.value(u).mean(-1))
+                out["probs"].append(s)
+                out["outputs"].append(f)
+            if k == steps:
+                break
+            new_p, new_v = p, v
+            if train_p:
+                gp = -torch.einsum("bnt,ntd->bd", q, keys) / n  # ∇_p L · e^{−M}
+                new_p = p - lr * _vec_step(gp, M, normalized, raw_eps)
+            if train_v:
+                lp = ls_.log_neg_deriv(u)  # (B, n)
+                Mv = lp.amax(-1)
+                wts = torch.exp(lp - Mv[:, None]) * Y  # (B, n)
+                r = torch.einsum("bnt,ntd->bnd", s, X)
+                gv = -torch.einsum("bn,bnd->bd", wts, r) / n  # ∇_v L · e^{−Mv}
+                new_v = v - lr * _vec_step(gv, Mv, normalized, raw_eps)
+            p, v = new_p, new_v
+    cpu = lambda key: torch.stack(out[key]).cpu().numpy()  # noqa: E731
+    res = {key: cpu(key) for key in out}
+    if not batched:
+        res = {key: val[:, 0] for key, val in res.items()}
+    info = {"lr": lr, "normalized": normalized, "loss": ls_.name, "train_p": train_p, "train_v": train_v, "raw_eps": raw_eps}
+    return PromptTrainResult(res["p"], res["v"], rec, res["loss"], res["probs"], res["outputs"], info)
+
+
+def _vec_step(g: torch.Tensor, M: torch.Tensor, normalized: bool, raw_eps: bool) -> torch.Tensor:
+    """Update direction from a scaled gradient g (true gradient = exp(M)·g), per row."""
+    if normalized and not raw_eps:
+        return g / (torch.linalg.vector_norm(g, dim=-1, keepdim=True) + EPS)
+    graw = g * torch.exp(M)[:, None]
+    if normalized:
+        return graw / (torch.linalg.vector_norm(graw, dim=-1, keepdim=True) + EPS)
+    return graw
+
+
+# ---------------------------------------------------------------------------------------
+# regularization path
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class RegularizationPath:
+    """W̄_R for each radius (behaves like the list of matrices: ``path[j]``, ``len(path)``, iteration).
+
+    Attributes: W (len(radii), d, d) — W̄_R (or K̄_R Q̄_Rᵀ); radii; excess_loss L(W̄_R) − L⋆;
+    active — True where the ball constraint is active (KKT multiplier > 0); iterations;
+    K, Q — the factors for param="KQ".
+    """
+
+    W: np.ndarray
+    radii: np.ndarray
+    excess_loss: np.ndarray
+    active: np.ndarray
+    iterations: np.ndarray
+    param: str
+    K: np.ndarray | None = None
+    Q: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.radii)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        return self.W[j]
+
+    def __iter__(self):
+        return iter(self.W)
+
+
+def regularization_path(
+    data: AttentionData,
+    radii: Iterable[float],
+    param: str = "W",
+    loss: str | Loss = "logistic",
+    init: Any = None,
+    seed: int = 0,
+    maxiter: int = 5000,
+    gtol: float = 1e-9,
+) -> RegularizationPath:
+    """(W-RP) W̄_R = argmin_{‖W‖_F ≤ R} L(W), or (KQ-RP) argmin_{‖K‖_F² + ‖Q‖_F² ≤ 2R} L(KQᵀ)
+    (Lemma 15: the same as the nuclear ball ‖W‖_⋆ ≤ R), for each R in ``radii`` (linear head).
+
+    Solver. L has no finite minimiser for separable data (Lemma 2), so the ball constraint is
+    active and the problem is solved on the sphere: W = R·θ/‖θ‖ (or (K, Q) = √(2R)·θ/‖θ‖),
+    minimising f(θ) = log(L(W) − L⋆) — the same minimisers as L, but computed in log space
+    (:func:`tfsvm.attention.log_excess_loss`), so it stays accurate when L(W) − L⋆ is far below
+    float64 resolution of L (large R) — with scipy's L-BFGS-B and autograd gradients.
+    Stopping rule: max_j |∂f/∂θ_j| ≤ ``gtol``·max(1, R), or a relative decrease of f below 1e-15,
+    or ``maxiter`` iterations (``iterations`` in the result records the count; a
+    :class:`~tfsvm.errors.SolverError` is raised if f ends above its starting value). Each radius
+    is warm-started from the previous solution (rescaled), the first from the steepest-descent
+    direction −∇L(0) (plus a small seeded perturbation for (K, Q), to leave the rank-deficient
+    saddle). Afterwards the KKT multiplier is checked: if ⟨∇L(W̄_R), W̄_R⟩ ≥ 0 the constraint is
+    not active (``active`` False) and an unconstrained L-BFGS run from W̄_R/2 is used when it stays
+    inside the ball. This is a local method: on non-convex landscapes it returns the local
+    minimiser reached from the warm start, as the path-following of the paper intends.
+    """
+    from scipy.optimize import minimize
+
+    if not isinstance(data, AttentionData) or data.batch_shape:
+        raise OptionError("regularization_path needs one (unbatched) AttentionData instance")
+    check_option(param, "param", ("W", "KQ"))
+    ls_ = get_loss(loss)
+    seed = _check_seed(seed)
+    maxiter = check_count(maxiter, "maxiter", 1)
+    gtol = check_positive(gtol, "gtol")
+    r_arr = np.asarray(list(radii), dtype=np.float64)
+    if r_arr.ndim != 1 or r_arr.size == 0 or not np.all(np.isfinite(r_arr)) or np.any(r_arr <= 0):
+        raise OptionError("radii must be a non-empty list of finite numbers > 0")
+    d = data.d
+    X, Z, Y, v = (torch.tensor(np.asarray(a), dtype=DTYPE) for a in (data.X, data.Z, data.Y, data.v))
+
+    def f_W(W: torch.Tensor) -> torch.Tensor:
+        return _log_excess(X, W, Z, Y, v, ls_)
+
+    # starting direction: steepest descent at 0
+    prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
+    G0, _ = prob.grad(torch.zeros(1, d, d, dtype=DTYPE))
+    W0 = -G0[0].numpy()
+    if init is not None:
+        W0 = np.asarray(init, dtype=np.float64)
+        if param == "KQ":
+            raise OptionError("init is only supported for param='W'")
+        if W0.shape != (d, d):
+            raise ShapeError(f"init has shape {W0.shape}; expected ({d}, {d})")
+    if not np.any(W0):
+        W0 = np.random.default_rng(seed).standard_normal((d, d))
+    if param == "W":
+        theta = W0.ravel() / np.linalg.norm(W0)
+    else:
+        U, S, Vt = np.linalg.svd(W0)
+        K0, Q0 = U * np.sqrt(S), Vt.T * np.sqrt(S)
+        rng = np.random.default_rng(seed)
+        scale = np.sqrt(np.sum(K0**2) + np.sum(Q0**2))
+        K0 = K0 + 1e-2 * scale / d * rng.standard_normal((d, d))
+        Q0 = Q0 + 1e-2 * scale / d * rng.standard_normal((d, d))
+        theta = np.concatenate([K0.ravel(), Q0.ravel()])
+        theta /= np.linalg.norm(theta)
+
+    def unpack(th: torch.Tensor, Rad: float) -> torch.Tensor:
+        if param == "W":
+            return (Rad * th / torch.linalg.vector_norm(th)).reshape(d, d)
+        th = math.sqrt(2 * Rad) * th / torch.linalg.vector_norm(th)
+        K, Q = th[: d * d].reshape(d, d), th[d * d :].reshape(d, d)
+        return K @ Q.T
+
+    Ws, excess, active, iters, Ks, Qs = [], [], [], [], [], []
+    with _cpu_settings(torch.device("cpu"), 0):
+        for Rad in r_arr:
+
+            def fun(x: np.ndarray, Rad: float = float(Rad)) -> tuple[float, np.ndarray]:
+                th = torch.tensor(x, dtype=DTYPE, requires_grad=True)
+                val = f_W(unpack(th, Rad))
+                if not torch.isfinite(val):
+                    return float(val.detach()), np.zeros_like(x)
+                (g,) = torch.autograd.grad(val, th)
+                return float(val.detach()), g.numpy()
+
+            f_start = fun(theta)[0]
+            res = minimize(fun, theta, jac=True, method="L-BFGS-B",
+                           options={"maxiter": maxiter, "gtol": gtol * max(1.0, Rad), "ftol": 1e-15, "maxcor": 20})
+            theta = res.x / np.linalg.norm(res.x)
+            if not np.isfinite(res.fun) or res.fun > f_start + 1e-12 * abs(f_start):
+                raise SolverError(f"regularization path: L-BFGS failed at R = {Rad}: {res.message}")
+            with torch.no_grad():
+                Wb = unpack(torch.tensor(theta, dtype=DTYPE), float(Rad))
+                G, _ = prob.grad(Wb[None])
+                act = float((G[0] * Wb).sum()) < 0
+            if not act and param == "W":  # constraint inactive: try an interior minimiser
+                def fun_in(x: np.ndarray) -> tuple[float, np.ndarray]:
+                    Wt = torch.tensor(x.reshape(d, d), dtype=DTYPE, requires_grad=True)
+                    val = f_W(Wt)
+                    (g,) = torch.autograd.grad(val, Wt)
+                    return float(val.detach()), g.numpy().ravel()
+
+                r2 = minimize(fun_in, 0.5 * Wb.numpy().ravel(), jac=True, method="L-BFGS-B",
+                              options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15})
+                if np.linalg.norm(r2.x) <= Rad and r2.fun <= res.fun:
+                    Wb = torch.tensor(r2.x.reshape(d, d), dtype=DTYPE)
+            with torch.no_grad():
+                excess.append(float(torch.exp(f_W(Wb))))
+            Ws.append(Wb.numpy().copy())
+            active.append(act)
+            iters.append(int(res.nit))
+            if param == "KQ":
+                th = math.sqrt(2 * Rad) * theta
+                Ks.append(th[: d * d].reshape(d, d))
+                Qs.append(th[d * d :].reshape(d, d))
+    return RegularizationPath(
+        np.array(Ws), r_arr, np.array(excess), np.array(active), np.array(iters), param,
+        np.array(Ks) if Ks else None, np.array(Qs) if Qs else None,
+    )

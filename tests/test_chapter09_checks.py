@@ -1,0 +1,54 @@
+"""The claims of Chapter 9's open-problem probes, at test size (they illustrate; nothing here is a theorem of A)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tfsvm import data, metrics, svm, tokens, training
+
+torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation cost
+
+
+@pytest.fixture(scope="module")
+def instance():
+    D = data.unit_sphere_data(n=4, T=4, d=6, seed=0, gap=0.1)
+    return D, svm.att_svm(D.X, D.Z, D.opt), svm.att_svm(D.X, D.Z, D.opt, norm="nuc")
+
+
+def _nuclear_per_margin(D, W):
+    F, _ = svm.att_features(D.X, D.Z, D.opt)
+    return np.linalg.svd(W, compute_uv=False).sum() / np.einsum("jab,ab->j", F, W).min()
+
+
+def test_normalized_gd_on_w_keeps_aligning(instance):
+    D, W_mm, _ = instance
+    run = training.train(D, param="W", steps=900, lr=0.1, record=[300, 900])
+    gap = metrics.one_minus_corr(run.W, W_mm)
+    assert gap[1] < gap[0] < 0.05
+
+
+def test_no_width_beats_the_convex_nuclear_svm(instance):
+    D, _, W_star = instance
+    nuc_star = np.linalg.svd(W_star, compute_uv=False).sum()
+    for m in (1, 3):
+        W = training.train(D, param="KQ", m=m, steps=400, lr=0.1).W[-1]
+        assert _nuclear_per_margin(D, W) >= nuc_star * (1 - 1e-9)
+
+
+def test_kq_with_enough_width_matches_the_nuclear_svm(instance):
+    D, _, W_star = instance
+    m = svm.numerical_rank(W_star)
+    W = training.train(D, param="KQ", m=m, steps=1000, lr=0.1).W[-1]
+    assert metrics.corr(W, W_star) > 0.99
+    assert svm.numerical_rank(W, 1e-3) <= m
+
+
+def test_random_starts_find_opt_more_often_in_higher_dimension():
+    share = {}
+    for d in (2, 8):
+        Dd = data.unit_sphere_data(n=4, T=4, d=d, seed=d, trials=24, gap=0.1)
+        run = training.train(Dd, steps=500, lr=0.1, init="default", seed=1)
+        share[d] = tokens.convergence_fractions(tokens.classify_runs_batch(Dd.X, Dd.Z, Dd.scores, run.probs_final))["global"]
+    assert share[8] > share[2]

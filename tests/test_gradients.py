@@ -1,0 +1,205 @@
+"""Closed-form gradients (A eqs. (13)–(15)) and Lemma 4's Lipschitz constant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tfsvm import attention as A
+from tfsvm import gradients as G
+from tfsvm import training
+from tfsvm.data import AttentionData, sequence_data, unit_sphere_data
+from tfsvm.errors import DTypeError, NonFiniteError, OptionError, ShapeError
+
+
+def _rel(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+def _autograd(inst, W, loss="logistic"):
+    Wt = torch.tensor(W, requires_grad=True)
+    A.erm_loss(inst.X, inst.Z, inst.Y, Wt, inst.v, loss=loss).sum().backward()
+    return Wt.grad.numpy()
+
+
+def _central_fd(f, W, h=1e-5):
+    g = np.zeros_like(W)
+    for idx in np.ndindex(W.shape):
+        E = np.zeros_like(W)
+        E[idx] = h
+        g[idx] = (f(W + E) - f(W - E)) / (2 * h)
+    return g
+
+
+@pytest.mark.parametrize("loss", ["logistic", "exponential", "correlation"])
+@pytest.mark.parametrize("T", [5, 12])  # the pairwise (T <= 8) and the reference-token (T > 8) kernels
+def test_grad_W_equals_autograd_and_finite_differences(loss, T):
+    for seed in range(3):
+        inst = unit_sphere_data(4, T, 3, seed=seed)
+        W = np.random.default_rng(seed).standard_normal((3, 3))
+        g = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W, loss=loss)
+        assert _rel(g, _autograd(inst, W, loss)) < 1e-10
+        fd = _central_fd(lambda M: A.erm_loss(inst.X, inst.Z, inst.Y, M, inst.v, loss=loss), W)
+        assert _rel(g, fd) < 1e-6
+
+
+def test_grad_W_formula_13_directly():
+    inst = unit_sphere_data(3, 4, 3, seed=4)
+    W = np.random.default_rng(0).standard_normal((3, 3))
+    s = A.attention_probs(inst.X, W, inst.Z)
+    total = np.zeros((3, 3))
+    for i in range(3):
+        gam = inst.Y[i] * inst.X[i] @ inst.v
+        Sp = np.diag(s[i]) - np.outer(s[i], s[i])
+        lp = -1 / (1 + np.exp(gam @ s[i]))
+        total += lp * np.outer(inst.X[i].T @ Sp @ gam, inst.Z[i])
+    np.testing.assert_allclose(G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W), total / 3, rtol=1e-12, atol=1e-15)
+
+
+def test_grad_W_batched():
+    b = unit_sphere_data(3, 4, 5, seed=1, trials=4)
+    Wb = np.random.default_rng(0).standard_normal((4, 5, 5))
+    g = G.grad_W(b.X, b.Z, b.Y, b.v, Wb)
+    assert g.shape == (4, 5, 5)
+    for k in range(4):
+        np.testing.assert_allclose(g[k], G.grad_W(b.X[k], b.Z[k], b.Y[k], b.v[k], Wb[k]), rtol=1e-13, atol=1e-16)
+
+
+def test_grad_KQ_chain_rule():
+    inst = unit_sphere_data(4, 5, 3, seed=2)
+    rng = np.random.default_rng(2)
+    K, Q = rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    gK, gQ = G.grad_KQ(inst.X, inst.Z, inst.Y, inst.v, K, Q)
+    GW = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, K @ Q.T)
+    np.testing.assert_allclose(gK, GW @ Q)
+    np.testing.assert_allclose(gQ, GW.T @ K)
+    Kt, Qt = torch.tensor(K, requires_grad=True), torch.tensor(Q, requires_grad=True)
+    A.erm_loss(inst.X, inst.Z, inst.Y, (Kt, Qt), inst.v).backward()
+    assert _rel(gK, Kt.grad.numpy()) < 1e-10 and _rel(gQ, Qt.grad.numpy()) < 1e-10
+    fdK = _central_fd(lambda M: A.erm_loss(inst.X, inst.Z, inst.Y, M @ Q.T, inst.v), K)
+    fdQ = _central_fd(lambda M: A.erm_loss(inst.X, inst.Z, inst.Y, K @ M.T, inst.v), Q)
+    assert _rel(gK, fdK) < 1e-6 and _rel(gQ, fdQ) < 1e-6
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sequence_gradients(causal):
+    sd = sequence_data(3, 4, 3, seed=0)
+    W = np.random.default_rng(1).standard_normal((3, 3))
+    g = G.grad_W(sd.X, sd.Z, sd.Y, sd.v, W, causal=causal)
+    Wt = torch.tensor(W, requires_grad=True)
+    L = A.causal_loss(sd.X, sd.Y, Wt, sd.v) if causal else A.seq_loss(sd.X, sd.Z, sd.Y, Wt, sd.v)
+    L.backward()
+    assert _rel(g, Wt.grad.numpy()) < 1e-10
+
+
+def test_scaled_gradient_survives_underflow():
+    inst = unit_sphere_data(3, 4, 4, seed=3)
+    W = np.random.default_rng(0).standard_normal((4, 4))
+    # moderate norm: exp(log_scale)·G is the gradient
+    Gs, M = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, 5 * W, scaled=True)
+    np.testing.assert_allclose(np.exp(M) * Gs, G.grad_W(inst.X, inst.Z, inst.Y, inst.v, 5 * W), rtol=1e-12)
+    # huge norm: the raw gradient underflows to 0, the scaled one keeps an O(1) direction
+    raw = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, 1e5 * W)
+    Gs, M = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, 1e5 * W, scaled=True)
+    assert np.all(raw == 0) and M < -700
+    assert np.all(np.isfinite(Gs)) and 1e-3 < np.linalg.norm(Gs) < 1e3
+    # the direction varies continuously with the norm: at R and 1.0001 R they agree
+    G2, _ = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, 1.0001e5 * W, scaled=True)
+    cos = np.sum(Gs * G2) / (np.linalg.norm(Gs) * np.linalg.norm(G2))
+    assert cos > 0.99
+
+
+def test_scaled_gradient_locally_optimal_selection():
+    # the softmax saturates on a token that is NOT the top-score one: the scaled gradient must
+    # still equal the exact (rescaled) gradient, with no cancellation
+    X = np.array([[[-0.1, 1.0, 1.0], [1.0, 0.0, 0.9], [0.0, 0.0, 0.0]]])
+    inst = AttentionData(X, np.array([[0.0, 0.0, 1.0]]), np.ones(1), np.array([0.0, 0.0, 1.0]))
+    W = np.zeros((3, 3))
+    W[0, 2], W[1, 2] = 20.0, 0.5  # W z = (20, 0.5, 0): selects token 1 (score 0.9 < 1)
+    Gs, M = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W, scaled=True)
+    # exact reference in extended precision-free form: pairwise sum of the 3 tokens
+    s = A.attention_probs(inst.X, W, inst.Z)[0]
+    gam = X[0] @ inst.v
+    q = np.array([sum(s[t] * s[u] * (gam[t] - gam[u]) for u in range(3)) for t in range(3)])
+    lp = -1 / (1 + np.exp(gam @ s))
+    ref = lp * np.outer(X[0].T @ q, inst.Z[0])
+    np.testing.assert_allclose(np.exp(M) * Gs, ref, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 1e3, 1e5])
+def test_both_kernels_agree(monkeypatch, scale):
+    """The O(T²) pairwise and the O(T) reference-token kernels give the same scaled weights,
+    from a flat softmax to complete saturation (where the raw weights underflow)."""
+    from tfsvm.losses import logistic
+
+    rng = np.random.default_rng(0)
+    a = torch.tensor(scale * rng.standard_normal((3, 4, 12)))
+    gam = torch.tensor(rng.standard_normal((3, 4, 12)))
+    ls = torch.log_softmax(a, -1)
+    monkeypatch.setattr(G, "PAIRWISE_MAX_T", 100)
+    q1, M1, u1, _ = G.scaled_logit_weights(ls, gam, logistic)
+    monkeypatch.setattr(G, "PAIRWISE_MAX_T", 2)
+    q2, M2, u2, _ = G.scaled_logit_weights(ls, gam, logistic)
+    np.testing.assert_allclose(u1.numpy(), u2.numpy(), rtol=1e-12, atol=1e-15)
+    w1 = (q1 * torch.exp(M1 - M2)[:, None, None]).numpy()
+    q2 = q2.numpy()
+    assert np.abs(w1 - q2).max() <= 1e-10 * np.abs(q2).max()
+    assert np.all(np.isfinite(q2)) and np.abs(q2).max() > 0.1
+
+
+def test_lipschitz_W_formula():
+    inst = unit_sphere_data(4, 5, 3, seed=0)
+    L = G.lipschitz_W(inst)
+    manual = 0.0
+    for i in range(4):
+        xn = np.linalg.norm(inst.X[i], 2)
+        manual += np.linalg.norm(inst.v) * np.linalg.norm(inst.Z[i]) ** 2 * xn**3 * (0.25 * np.linalg.norm(inst.v) * xn + 3)
+    assert L == pytest.approx(manual / 4)
+    b = unit_sphere_data(4, 5, 3, seed=0, trials=3)
+    assert G.lipschitz_W(b).shape == (3,)
+    assert G.lipschitz_W((inst.X, inst.Z, inst.Y, inst.v)) == pytest.approx(L)
+    # it is a valid Lipschitz constant on random pairs
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        W1, W2 = 3 * rng.standard_normal((2, 3, 3))
+        g1 = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W1)
+        g2 = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W2)
+        assert np.linalg.norm(g1 - g2) <= L * np.linalg.norm(W1 - W2)
+
+
+def test_lemma8_plain_gd_with_step_1_over_LW_decreases_loss():
+    for seed in range(5):
+        inst = unit_sphere_data(5, 4, 4, seed=seed)
+        eta = 1.0 / G.lipschitz_W(inst)
+        res = training.train(inst, param="W", steps=300, lr=eta, normalized=False, init="default", seed=seed, record="all")
+        assert np.all(np.diff(res.loss) <= 1e-15)
+        assert res.loss[-1] < res.loss[0]
+        # descent-lemma bound: L(k+1) − L(k) <= −(η/2)‖∇L(W(k))‖²
+        g = G.grad_W(np.broadcast_to(inst.X, (301,) + inst.X.shape), np.broadcast_to(inst.Z, (301,) + inst.Z.shape),
+                     np.broadcast_to(inst.Y, (301, 5)), inst.v, res.W)
+        bound = -(eta / 2) * np.sum(g[:-1] ** 2, axis=(-2, -1))
+        assert np.all(np.diff(res.loss) <= bound + 1e-15)
+
+
+def test_bad_input():
+    inst = unit_sphere_data(2, 3, 3, seed=0)
+    W = np.eye(3)
+    with pytest.raises(OptionError, match="unknown loss 'hinge'"):
+        G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W, loss="hinge")
+    with pytest.raises(ShapeError, match="v has shape"):
+        G.grad_W(inst.X, inst.Z, inst.Y, np.ones(4), W)
+    with pytest.raises(ShapeError, match="W has shape"):
+        G.grad_W(inst.X, inst.Z, inst.Y, inst.v, np.eye(2))
+    with pytest.raises(NonFiniteError, match="W contains"):
+        G.grad_W(inst.X, inst.Z, inst.Y, inst.v, np.full((3, 3), np.nan))
+    with pytest.raises(DTypeError, match="X has integer"):
+        G.grad_W(inst.X.astype(int), inst.Z, inst.Y, inst.v, W)
+    with pytest.raises(ShapeError, match="T = 1"):
+        G.grad_W(inst.X[:, :1], inst.Z, inst.Y, inst.v, W)
+    with pytest.raises(ShapeError, match="ranks m differ"):
+        G.grad_KQ(inst.X, inst.Z, inst.Y, inst.v, np.ones((3, 2)), np.ones((3, 1)))
+    with pytest.raises(ShapeError, match="causal"):
+        G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W, causal=True)
+    with pytest.raises(OptionError, match="unknown loss"):
+        G.lipschitz_W(inst, loss="nope")

@@ -1,0 +1,329 @@
+"""Trainers of tfsvm.training: (normalised) GD for W and (K, Q), batching, B's prompt model, the
+regularization path, and their input checks."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from tfsvm import gradients as G
+from tfsvm import training
+from tfsvm.attention import erm_loss
+from tfsvm.data import (
+    gd_paths_2d_data,
+    joint_training_data,
+    prompt_single_input_data,
+    sequence_data,
+    unit_sphere_data,
+)
+from tfsvm.errors import DTypeError, NonFiniteError, OptionError, ShapeError
+from tfsvm.heads import LinearHead, MLPHead
+from tfsvm.metrics import corr
+
+
+# -- basic behaviour ----------------------------------------------------------------------
+
+
+def test_result_shapes_and_records():
+    b = unit_sphere_data(3, 4, 5, seed=0, trials=4)
+    r = training.train(b, param="KQ", steps=20, record="every 5", m=2)
+    assert r.steps.tolist() == [0, 5, 10, 15, 20]
+    assert r.W.shape == (5, 4, 5, 5) and r.loss.shape == (5, 4) and r.max_prob.shape == (5, 4)
+    assert r.probs_final.shape == (4, 3, 4) and r.K.shape == (4, 5, 2) and r.Q.shape == (4, 5, 2)
+    np.testing.assert_allclose(r.W[-1], r.K @ np.swapaxes(r.Q, -1, -2))
+    assert r.W_final.shape == (4, 5, 5) and r.selected.shape == (4, 3)
+    one = r.trial(1)
+    assert one.W.shape == (5, 5, 5) and one.K.shape == (5, 2)
+    r1 = training.train(b.trial(0), steps=7, record=[0, 3, 7])
+    assert r1.W.shape == (3, 5, 5) and r1.loss.shape == (3,) and r1.probs_final.shape == (3, 4)
+    assert training.train(b.trial(0), steps=7).steps.tolist() == [7]
+    assert len(training.train(b.trial(0), steps=7, record="all").steps) == 8
+    assert training.parse_record("every 3", 7).tolist() == [0, 3, 6, 7]
+
+
+def test_loss_and_max_prob_records_match_the_model():
+    inst = unit_sphere_data(3, 4, 5, seed=1)
+    r = training.train(inst, steps=30, record="every 10", init="default", seed=3)
+    for k, W in enumerate(r.W):
+        assert r.loss[k] == pytest.approx(erm_loss(inst.X, inst.Z, inst.Y, W, inst.v), rel=1e-12)
+    from tfsvm.attention import attention_probs
+
+    np.testing.assert_allclose(r.probs_final, attention_probs(inst.X, r.W[-1], inst.Z), atol=1e-14)
+    np.testing.assert_allclose(r.max_prob[-1], r.probs_final.max(-1).mean())
+
+
+def test_inits():
+    inst = unit_sphere_data(2, 3, 4, seed=0)
+    r = training.train(inst, steps=0, record=[0])
+    assert np.all(r.W[0] == 0)
+    r = training.train(inst, param="KQ", steps=0, record=[0], seed=5)
+    rng = np.random.default_rng(5)
+    np.testing.assert_array_equal(r.K, 0.1 * rng.standard_normal((1, 4, 4))[0])  # K(0) = 0.1·N(0, I)
+    assert np.all(r.Q == 0)  # Q(0) = 0 (official Fig 1 code)
+    r = training.train(inst, steps=0, record=[0], init="default", seed=2)
+    assert np.all(np.abs(r.W[0]) <= 0.5) and np.any(r.W[0] != 0)  # U(−1/√d, 1/√d), d = 4
+    r2 = training.train(inst, steps=0, record=[0], init="default", seed=2)
+    np.testing.assert_array_equal(r.W, r2.W)
+    W0 = np.arange(16.0).reshape(4, 4) / 10
+    np.testing.assert_array_equal(training.train(inst, steps=0, init=W0).W[0], W0)
+
+
+def test_normalized_gd_norm_bound():
+    for param in ("W", "KQ"):
+        inst = unit_sphere_data(4, 5, 3, seed=2)
+        r = training.train(inst, param=param, steps=300, lr=0.1, init="default", seed=1, record="all")
+        k = np.arange(301)
+        if param == "W":
+            norms = np.linalg.norm(r.W, axis=(-2, -1))
+            assert np.all(norms <= norms[0] + 0.1 * k + 1e-12)  # ‖W(k)‖ <= ‖W(0)‖ + kη
+            assert norms[-1] > norms[0] + 0.75 * 0.1 * 300  # and most steps go outwards
+        else:
+            rk = training.train(inst, param=param, steps=300, lr=0.1, init="default", seed=1, record=[0])
+            K0, Q0 = np.linalg.norm(rk.K), np.linalg.norm(rk.Q)
+            assert np.linalg.norm(r.K) <= K0 + 0.1 * 300 + 1e-12 and np.linalg.norm(r.Q) <= Q0 + 0.1 * 300 + 1e-12
+
+
+def test_plain_gd_matches_manual_loop():
+    inst = unit_sphere_data(3, 4, 3, seed=4)
+    W = np.random.default_rng(0).standard_normal((3, 3))
+    r = training.train(inst, steps=5, lr=0.3, normalized=False, init=W, record="all")
+    for k in range(5):
+        W = W - 0.3 * G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W)
+        np.testing.assert_allclose(r.W[k + 1], W, rtol=1e-12, atol=1e-14)
+    # normalized: W − η g/(‖g‖ + ε)
+    W = np.zeros((3, 3))
+    r = training.train(inst, steps=5, lr=0.1, record="all")
+    for k in range(5):
+        g = G.grad_W(inst.X, inst.Z, inst.Y, inst.v, W)
+        W = W - 0.1 * g / (np.linalg.norm(g) + np.finfo(float).eps)
+        np.testing.assert_allclose(r.W[k + 1], W, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("param", ["W", "KQ"])
+@pytest.mark.parametrize("loss", ["logistic", "exponential"])
+@pytest.mark.parametrize("T", [4, 10])
+def test_closed_form_equals_autograd(param, loss, T):
+    b = unit_sphere_data(3, T, 3, seed=1, trials=2)
+    kw = dict(param=param, steps=40, loss=loss, init="default", seed=0, record="every 10")
+    for normalized in (True, False):
+        a = training.train(b, method="closed_form", normalized=normalized, **kw)
+        g = training.train(b, method="autograd", normalized=normalized, raw_eps=True, **kw)
+        np.testing.assert_allclose(a.W, g.W, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.loss, g.loss, rtol=1e-12)
+    assert g.info["gradient"] == "autograd" and a.info["gradient"] == "closed_form"
+
+
+@pytest.mark.parametrize("mode", ["sequential", "causal"])
+@pytest.mark.parametrize("T", [4, 10])
+def test_sequence_modes(mode, T):
+    sd = sequence_data(3, T, 3, seed=2, trials=2)
+    a = training.train(sd, mode=mode, steps=30, init="default", record="every 10")
+    g = training.train(sd, mode=mode, steps=30, init="default", record="every 10", method="autograd")
+    np.testing.assert_allclose(a.W, g.W, rtol=1e-9, atol=1e-12)
+    assert a.probs_final.shape == (2, 3, T, T)
+    if mode == "causal":
+        assert np.all(np.triu(np.ones((T, T)), 1) * a.probs_final == 0)
+    with pytest.raises(OptionError, match="needs a SequenceData"):
+        training.train(unit_sphere_data(3, 4, 3, seed=0), mode=mode, steps=1)
+
+
+# -- batching -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("param", ["W", "KQ"])
+def test_batched_equals_one_by_one(param):
+    B, d = 5, 4
+    b = unit_sphere_data(3, 5, d, seed=3, trials=B)
+    rng = np.random.default_rng(0)
+    if param == "W":
+        init = rng.uniform(-0.5, 0.5, (B, d, d))
+        inits = [init[k] for k in range(B)]
+    else:
+        K, Q = rng.uniform(-0.5, 0.5, (2, B, d, 3))
+        init = (K, Q)
+        inits = [(K[k], Q[k]) for k in range(B)]
+    rb = training.train(b, param=param, steps=200, init=init, m=None, record="every 50")
+    for k in range(B):
+        rk = training.train(b.trial(k), param=param, steps=200, init=inits[k], record="every 50")
+        np.testing.assert_allclose(rb.W[:, k], rk.W, rtol=0, atol=1e-10 * max(1.0, np.abs(rk.W).max()))
+        np.testing.assert_allclose(rb.loss[:, k], rk.loss, rtol=1e-10)
+        np.testing.assert_allclose(rb.probs_final[k], rk.probs_final, atol=1e-10)
+
+
+def test_batched_equals_one_by_one_nonlinear_head():
+    b = unit_sphere_data(3, 4, 4, seed=4, trials=3)
+    head = MLPHead.random(4, seed=1, trials=3)
+    rb = training.train(b, steps=50, head=head, init="zero", record="every 25")
+    for k in range(3):
+        rk = training.train(b.trial(k), steps=50, head=head.trial(k), init="zero", record="every 25")
+        np.testing.assert_allclose(rb.W[:, k], rk.W, atol=1e-10)
+
+
+# -- large norms: never NaN / inf ----------------------------------------------------------
+
+
+def test_huge_norms_stay_finite_and_keep_aligning():
+    """Normalised GD far into saturation: W reaches ‖W‖_F >= 10^4 (η = 1, 2·10^4 steps; with
+    η = 0.1 this is the 10^5-step regime, every step has length η either way); (K, Q) reaches
+    ‖KQᵀ‖_F >= 10^4 within 10^3 steps (‖K‖, ‖Q‖ grow linearly, so ‖KQᵀ‖ quadratically) and is
+    run for 10^4. All iterates are finite, and W(k) keeps aligning with W^mm: 1 − corr at the
+    end is below its value at a tenth of the run."""
+    svm = pytest.importorskip("tfsvm.svm")
+    inst = unit_sphere_data(2, 3, 2, seed=3, gap=0.2)
+    Wmm = svm.att_svm(inst.X, inst.Z, inst.opt)
+    r = training.train(inst, param="W", steps=20_000, lr=1.0, record=[2_000, 20_000])
+    assert np.all(np.isfinite(r.W)) and np.all(np.isfinite(r.loss)) and np.all(np.isfinite(r.probs_final))
+    assert np.linalg.norm(r.W[-1]) >= 1e4
+    mis = [1 - corr(W, Wmm) for W in r.W]
+    assert mis[1] < mis[0] < 1e-5
+
+    rk = training.train(inst, param="KQ", steps=10_000, lr=0.1, ridge=0.0, record=[1_000, 10_000])
+    assert np.all(np.isfinite(rk.W)) and np.all(np.isfinite(rk.K)) and np.all(np.isfinite(rk.Q))
+    assert np.linalg.norm(rk.W[0]) >= 1e3 and np.linalg.norm(rk.W[-1]) >= 1e4
+    assert np.all(np.isfinite(rk.loss)) and rk.max_prob[-1] == 1.0
+    if importlib.util.find_spec("cvxpy") is not None:  # aligned with the nuclear-norm SVM
+        Wst = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")
+        assert 1 - corr(rk.W[-1], Wst) < 1e-3
+    # the default ridge λ = eps also stays finite (its minimiser is finite: the norm saturates)
+    rr = training.train(inst, param="KQ", steps=3_000, lr=0.1, record=[3_000])
+    assert np.all(np.isfinite(rr.W))
+    # so does the official code's ε handling (steps shrink once ‖∇L‖ < ε)
+    raw = training.train(inst, param="W", steps=3_000, lr=0.1, raw_eps=True, record=[3_000])
+    assert np.all(np.isfinite(raw.W)) and np.linalg.norm(raw.W[-1]) < 0.1 * 3_000
+
+
+# -- B's prompt model ---------------------------------------------------------------------
+
+
+def test_train_prompt_single_input():
+    P = prompt_single_input_data("global")
+    inits = np.array([[0, 1, 0], [0, 0.5, 0], [0, 0, 0], [0, -0.5, 0], [0, -1, 0], [0, -1.5, 0]], float)
+    r = training.train_prompt(P, p0=inits, steps=1000, record=[0, 1000])
+    assert r.p.shape == (2, 6, 3) and r.probs.shape == (2, 6, 1, 3)
+    pmm = np.array([-0.1, 1.0])  # ∝ (−0.099, 0.9901): the global p-SVM direction
+    assert all(corr(p[:2], pmm) > 0.99 for p in r.p[-1])
+    loc = training.train_prompt(prompt_single_input_data("local"), p0=inits, steps=1000, record=[1000])
+    # the two lowest inits converge to the locally-optimal direction (1, 0), the others globally
+    assert all(corr(p[:2], np.array([1.0, 0.0])) > 0.999 for p in loc.p[-1][4:])
+    assert all(corr(p[:2], pmm) > 0.99 for p in loc.p[-1][:4])
+    assert np.all(np.linalg.norm(r.p[-1], axis=-1) <= 0.1 * 1000 + 1.5 + 1e-9)
+
+
+def test_train_prompt_joint():
+    r = training.train_prompt(joint_training_data(True), train_v=True, p0=np.array([0.0, -1.0]), steps=1000)
+    assert corr(r.p[-1], np.array([4 / 3, 1 / 3])) > 0.999  # p-SVM with all three sequences tight
+    assert corr(r.v[-1], np.array([0.0, 1.0])) > 0.999  # v-SVM direction
+    assert r.loss[-1] < 1e-3
+    nt = training.train_prompt(joint_training_data(False), train_v=True, p0=np.array([0.0, -1.0]), steps=1000)
+    assert corr(nt.p[-1], np.array([1.0, 0.0])) > 0.999  # relaxed p-SVM (sequence 3 not a support vector)
+
+
+# -- regularization path -------------------------------------------------------------------
+
+
+def test_regularization_path_aligns_with_Wmm():
+    svm = pytest.importorskip("tfsvm.svm")
+    inst = unit_sphere_data(2, 3, 3, seed=2, gap=0.3)
+    Wmm = svm.att_svm(inst.X, inst.Z, inst.opt)
+    radii = [1, 2, 4, 8, 16, 32, 64]
+    path = training.regularization_path(inst, radii)
+    assert len(path) == 7 and path.W.shape == (7, 3, 3)
+    np.testing.assert_allclose(np.linalg.norm(path.W, axis=(-2, -1)), radii, rtol=1e-10)  # constraint active
+    assert np.all(path.active)
+    mis = np.array([1 - corr(W, Wmm) for W in path])
+    assert np.all(np.diff(mis) < 0) and mis[-1] < 1e-3  # increases with R, towards 1
+    assert np.all(np.diff(path.excess_loss) < 0)
+    # a W of the same norm never does better than W̄_R (spot check against random directions)
+    rng = np.random.default_rng(0)
+    from tfsvm.attention import excess_loss
+
+    for _ in range(20):
+        Wr = rng.standard_normal((3, 3))
+        Wr *= 8 / np.linalg.norm(Wr)
+        assert excess_loss(inst.X, inst.Z, inst.Y, Wr, inst.v) >= path.excess_loss[3] * (1 - 1e-9)
+
+
+def test_regularization_path_KQ_nuclear_ball():
+    svm = pytest.importorskip("tfsvm.svm")
+    pytest.importorskip("cvxpy")
+    inst = unit_sphere_data(2, 3, 3, seed=2, gap=0.3)
+    Wst = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")
+    radii = [1, 4, 16, 64]
+    path = training.regularization_path(inst, radii, param="KQ")
+    sq = np.sum(path.K**2, axis=(1, 2)) + np.sum(path.Q**2, axis=(1, 2))
+    np.testing.assert_allclose(sq, 2 * np.array(radii), rtol=1e-10)  # ‖K‖² + ‖Q‖² = 2R
+    nuc = np.linalg.svd(path.W, compute_uv=False).sum(-1)
+    assert np.all(nuc <= np.array(radii) * (1 + 1e-8))  # Lemma 15: ‖KQᵀ‖_⋆ <= R
+    mis = np.array([1 - corr(W, Wst) for W in path])
+    assert np.all(np.diff(mis) < 0) and mis[-1] < 1e-2
+
+
+# -- devices ------------------------------------------------------------------------------
+
+
+def test_device_argument():
+    inst = unit_sphere_data(2, 3, 3, seed=0)
+    r = training.train(inst, steps=5, device="cpu")
+    assert r.info["device"] == "cpu"
+    with pytest.raises(OptionError, match="device"):
+        training.train(inst, steps=5, device="nonsense")
+    if torch.cuda.is_available():  # the same code on a GPU
+        rc = training.train(inst, steps=50, device="cuda", record="every 10")
+        rcpu = training.train(inst, steps=50, device="cpu", record="every 10")
+        np.testing.assert_allclose(rc.W, rcpu.W, atol=1e-10)
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+def test_bad_input():
+    inst = unit_sphere_data(2, 3, 3, seed=0)
+    with pytest.raises(OptionError, match="lr must be a finite number > 0"):
+        training.train(inst, steps=2, lr=0.0)
+    with pytest.raises(OptionError, match="lr must be a finite number > 0"):
+        training.train(inst, steps=2, lr=float("nan"))
+    with pytest.raises(OptionError, match="unknown param 'QK'"):
+        training.train(inst, param="QK", steps=2)
+    with pytest.raises(OptionError, match="unknown loss 'hinge'"):
+        training.train(inst, steps=2, loss="hinge")
+    with pytest.raises(OptionError, match="unknown head 'relu'"):
+        training.train(inst, steps=2, head="relu")
+    with pytest.raises(OptionError, match="head 'mlp' needs parameters"):
+        training.train(inst, steps=2, head="mlp")
+    with pytest.raises(ShapeError, match="head acts on dimension 4"):
+        training.train(inst, steps=2, head=LinearHead(np.ones(4)))
+    with pytest.raises(OptionError, match="unknown init 'ones'"):
+        training.train(inst, steps=2, init="ones")
+    with pytest.raises(ShapeError, match="init has shape"):
+        training.train(inst, steps=2, init=np.eye(4))
+    with pytest.raises(NonFiniteError, match="init contains"):
+        training.train(inst, steps=2, init=np.full((3, 3), np.inf))
+    with pytest.raises(DTypeError, match="init has integer"):
+        training.train(inst, steps=2, init=np.eye(3, dtype=int))
+    with pytest.raises(OptionError, match="pair \\(K, Q\\)"):
+        training.train(inst, param="KQ", steps=2, init=np.eye(3))
+    with pytest.raises(OptionError, match="steps must be >= 0"):
+        training.train(inst, steps=-1)
+    with pytest.raises(OptionError, match="m must be >= 1"):
+        training.train(inst, param="KQ", steps=2, m=0)
+    with pytest.raises(OptionError, match="ridge"):
+        training.train(inst, param="KQ", steps=2, ridge=-1.0)
+    with pytest.raises(OptionError, match="record"):
+        training.train(inst, steps=2, record=[5])
+    with pytest.raises(OptionError, match="record"):
+        training.train(inst, steps=2, record="sometimes")
+    with pytest.raises(OptionError, match="mode"):
+        training.train(inst, steps=2, mode="bidirectional")
+    with pytest.raises(OptionError, match="needs an AttentionData"):
+        training.train(inst.X, steps=2)
+    with pytest.raises(OptionError, match="lr must be"):
+        training.train_prompt(prompt_single_input_data(), lr=-1)
+    with pytest.raises(ShapeError, match="p0 has shape"):
+        training.train_prompt(prompt_single_input_data(), p0=np.ones(2))
+    with pytest.raises(OptionError, match="radii"):
+        training.regularization_path(gd_paths_2d_data(), [0.0, 1.0])
+    with pytest.raises(OptionError, match="unbatched"):
+        training.regularization_path(unit_sphere_data(2, 3, 2, seed=0, trials=2), [1.0])
