@@ -307,3 +307,31 @@ def test_attention_data_roundtrip(inst, W):
     s_t = A.attention_probs(tt.X, torch.tensor(W), tt.Z)
     np.testing.assert_allclose(s_t.numpy(), A.attention_probs(inst.X, W, inst.Z))
     assert isinstance(AttentionData(inst.X, inst.Z, inst.Y, inst.v), AttentionData)
+
+
+def test_softmax_mix_backward_passes_gradcheck_including_causal_masks():
+    """The cancellation-free backward of r = X^T softmax(a) equals finite differences."""
+    from tfsvm.attention import _masked, softmax_mix
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(2, 3, 4, 5, dtype=torch.float64, generator=g)
+    X = torch.randn(2, 3, 5, 6, dtype=torch.float64, generator=g)
+    torch.autograd.gradcheck(lambda a_, X_: softmax_mix(a_, X_)[0], (a.requires_grad_(), X.requires_grad_()))
+    ac = torch.randn(2, 4, 4, dtype=torch.float64, generator=g, requires_grad=True)
+    Xc = torch.randn(2, 4, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    torch.autograd.gradcheck(lambda a_, X_: softmax_mix(_masked(a_, True), X_)[0], (ac, Xc))
+
+
+def test_softmax_mix_logit_gradient_sums_to_zero_when_saturated():
+    """At a saturated softmax the logit gradient keeps its exact zero sum (autograd's does not)."""
+    from tfsvm.attention import softmax_mix
+
+    a = torch.tensor([[60.0, 0.0, -1.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    X = torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    w = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+    (ga,) = torch.autograd.grad((softmax_mix(a, X)[0] @ w).sum(), a)
+    s = torch.softmax(a.detach(), -1)
+    gt = X @ w
+    exact = s * (gt - gt[0])  # tokens t != 0: s_t (g_t - g_0) up to O(s_t^2)
+    assert torch.allclose(ga[0, 1:], exact[0, 1:], rtol=1e-9, atol=0)
+    assert abs(float(ga.sum())) <= 1e-12 * float(ga.abs().max())

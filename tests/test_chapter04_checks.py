@@ -17,19 +17,19 @@ def test_lemma8_plain_gd_with_step_one_over_LW_decreases_the_loss_monotonically(
 
 
 def test_equal_scores_data_satisfies_assumption_b2_and_spread_breaks_it():
-    assert tokens.assumption_b2(ct.equal_scores_data(n=3, T=4, d=5, seed=1).scores)
-    assert not tokens.assumption_b2(ct.equal_scores_data(n=3, T=4, d=5, seed=1, spread=0.05).scores)
+    assert tokens.assumption_b2(data.equal_scores_data(n=3, T=4, d=5, seed=1).scores)
+    assert not tokens.assumption_b2(data.equal_scores_data(n=3, T=4, d=5, seed=1, spread=0.05).scores)
 
 
 def test_lemma9_gradient_is_anticorrelated_with_wmm_under_b2_at_moderate_norms():
-    b2 = ct.equal_scores_data(n=3, T=4, d=5, seed=1)
+    b2 = data.equal_scores_data(n=3, T=4, d=5, seed=1)
     W_mm = svm.att_svm(b2.X, b2.Z, b2.opt)
     for radius in (0.5, 2.0, 8.0):
         assert ct.gradient_inner_products(b2, W_mm, radius=radius, samples=200, seed=2).max() < 0
 
 
 def test_theorem3_4_plain_gd_norm_grows_and_normalized_gd_aligns_with_wmm_under_b2():
-    b2 = ct.equal_scores_data(n=3, T=4, d=5, seed=1)
+    b2 = data.equal_scores_data(n=3, T=4, d=5, seed=1)
     runs = ct.directional_run(b2, steps=800, plain_steps=2000, lr=0.1, inits=3, init_scale=2.0, seed=3)
     assert np.all(runs["plain_norm"][:, -1] > runs["plain_norm"][:, 0])
     assert np.all(runs["plain_misalign"][:, -1] < runs["plain_misalign"][:, 0])
@@ -37,7 +37,7 @@ def test_theorem3_4_plain_gd_norm_grows_and_normalized_gd_aligns_with_wmm_under_
 
 
 def test_theorem5_nearly_equal_scores_still_converge_to_wmm():
-    near = ct.equal_scores_data(n=3, T=4, d=5, seed=1, spread=0.05)
+    near = data.equal_scores_data(n=3, T=4, d=5, seed=1, spread=0.05)
     runs = ct.directional_run(near, steps=800, plain_steps=10, lr=0.1, inits=3, init_scale=2.0, seed=3)
     assert runs["ngd_misalign"][:, -1].max() < 1e-2
 

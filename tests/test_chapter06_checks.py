@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfsvm import heads
 from tfsvm.experiments import lambda_head, multi_token
 
 
@@ -27,13 +28,13 @@ def test_gensvm_with_one_selected_token_is_attsvm():
 def test_project_to_simplex_is_the_euclidean_projection():
     rng = np.random.default_rng(0)
     y = 2 * rng.standard_normal((50, 7))
-    p = lambda_head.project_to_simplex(y)
+    p = heads.project_to_simplex(y)
     np.testing.assert_allclose(p.sum(-1), 1.0, atol=1e-12)
     assert np.all(p >= 0)
     # variational inequality of the projection: <y - p, q - p> <= 0 for every q in the simplex
     q = rng.dirichlet(np.ones(7), size=(200, 50))
     assert np.max(np.einsum("bt,kbt->kb", y - p, q - p)) < 1e-12
-    np.testing.assert_allclose(lambda_head.project_to_simplex(p), p, atol=1e-14)
+    np.testing.assert_allclose(heads.project_to_simplex(p), p, atol=1e-14)
 
 
 def test_lemma6_oracle_agrees_with_cvxpy_and_has_between_2_and_tau_nonzeros():

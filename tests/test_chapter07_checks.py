@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from tfsvm import data, svm
 from tfsvm.experiments import sequential_causal
 
-torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation cost
 
 
 def test_seq_svm_with_one_query_is_att_svm():

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from tfsvm import data, metrics, svm, training
 from tfsvm.experiments import prompt_single_input
 
-torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation cost
 
 
 def test_single_input_global_p_svm_matches_b():

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from tfsvm import data, metrics, svm, tokens, training
 
-torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation cost
 
 
 @pytest.fixture(scope="module")

@@ -216,3 +216,17 @@ def test_bad_generator_options():
     inst = D.unit_sphere_data(2, 3, 3, seed=0, trials=2)
     with pytest.raises(OptionError, match="trial index"):
         inst.trial(5)
+
+
+def test_equal_scores_data_satisfies_assumption_b2_batched_and_unbatched():
+    data = D
+    from tfsvm import tokens
+
+    one = data.equal_scores_data(n=3, T=4, d=5, seed=2)
+    np.testing.assert_allclose(one.scores, np.where(np.arange(4) == 0, 1.0, 0.5) * np.ones((3, 1)), atol=1e-12)
+    assert tokens.assumption_b2(one.scores)
+    batch = data.equal_scores_data(n=3, T=4, d=5, seed=2, trials=6, spread=0.1)
+    assert batch.X.shape == (6, 3, 4, 5)
+    assert np.all(batch.opt == 0) and np.all(np.abs(batch.scores[..., 1:] - 0.5) <= 0.1)
+    with pytest.raises(OptionError):
+        data.equal_scores_data(n=3, T=4, d=5, seed=2, spread=0.6)

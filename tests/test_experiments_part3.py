@@ -10,11 +10,9 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 
 from tfsvm.experiments import get_experiment, run_experiment  # noqa: E402
 
-torch.set_num_threads(1)  # tiny tensors: threads only add synchronisation cost
 
 IDS = ("sequential_causal", "prompt_single_input", "prompt_multi_input", "joint_training")
 

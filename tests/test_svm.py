@@ -595,3 +595,19 @@ def test_max_margin_core():
         svm.max_margin(F, F_eq=np.array([[0, 0, 1.0], [0, 0, 2.0]]), b_eq=np.array([1.0, 1.0]))
     with pytest.raises(ShapeError):
         svm.max_margin(F, b=np.ones(3))
+
+
+def test_nuclear_svm_reduced_to_token_and_query_spans_equals_full_sdp():
+    """(Att-SVM*) solved on span{x_ia - x_it} x span{z_i} (the default) has the optimum of the full
+    d x d SDP: same value, same W within the SDP tolerance, KKT certified on the full problem."""
+    for seed in range(3):
+        X, Z, alpha = gaussian(3, 4, 9, seed)
+        try:
+            full = svm.solve_att_svm(X, Z, alpha, norm="nuc", reduce=False)
+        except svm.InfeasibleError:
+            continue
+        red = svm.solve_att_svm(X, Z, alpha, norm="nuc")
+        assert abs(red.value - full.value) <= 1e-7 * full.value
+        np.testing.assert_allclose(red.W, full.W, atol=1e-5 * np.abs(full.W).max())
+        assert red.kkt_residual < 1e-6
+        np.testing.assert_allclose(red.margins[~np.isnan(red.margins)].min(), 1.0, atol=1e-7)

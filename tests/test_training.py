@@ -327,3 +327,64 @@ def test_bad_input():
         training.regularization_path(gd_paths_2d_data(), [0.0, 1.0])
     with pytest.raises(OptionError, match="unbatched"):
         training.regularization_path(unit_sphere_data(2, 3, 2, seed=0, trials=2), [1.0])
+
+
+def test_lambda_head_at_lambda_0_aligns_with_Wmm_under_exact_normalisation():
+    """λ = 0 makes the λ-head linear, so normalised GD with autograd and exact normalisation
+    (raw_eps=False) must align with W^mm (Theorem 3 of A) even deep in saturation (‖W‖ ~ 300);
+    before the cancellation-free softmax backward the correlation was ~0.45."""
+    from tfsvm import data, metrics, svm
+    from tfsvm.heads import LambdaHead
+
+    inst = data.orthonormal_token_data(10, 10, seed=0, trials=8)
+    res = training.train(inst, param="W", steps=3000, lr=0.1, head=LambdaHead(inst.v, np.zeros(8)), raw_eps=False,
+                         method="autograd")
+    W_mm, feasible = svm.att_svm_batch(inst.X, inst.Z, inst.opt)
+    assert feasible.all()
+    assert np.linalg.norm(res.W_final, axis=(-2, -1)).min() > 250
+    assert metrics.corr(res.W_final, W_mm).min() > 0.999
+
+
+def test_autograd_trainer_equals_closed_form_deep_in_saturation():
+    """Linear head: the autograd path (cancellation-free softmax backward) follows the same
+    normalised-GD iterates as the scale-free closed form far beyond softmax saturation (‖W‖ up to
+    150, smallest probabilities ~1e-63), as long as the probabilities do not underflow."""
+    inst = unit_sphere_data(4, 5, 6, seed=2, trials=3)
+    a = training.train(inst, steps=600, lr=0.25, method="autograd", record="every 200")
+    c = training.train(inst, steps=600, lr=0.25, method="closed_form", record="every 200")
+    np.testing.assert_allclose(a.W, c.W, rtol=0, atol=1e-6 * np.abs(c.W).max())
+
+
+def test_train_prompt_local_case_exact_normalisation_keeps_local_starts_local():
+    """B's single-input "local" example with raw_eps=False, 1000 steps, lr 0.1 (‖p‖ reaches ~100):
+    the starts (0,−1,0) and (0,−1.5,0) converge in direction to the locally optimal token's
+    direction (1,0,0); the other starts to the global p^mm ∝ (−0.099, 0.9901, 0). (A cancellation
+    in an earlier gradient turned the local starts global near ‖p‖ ≈ 38.)"""
+    from tfsvm.experiments.prompt_single_input import INITS
+
+    D = prompt_single_input_data("local")
+    p0 = np.array(INITS, dtype=float)
+    res = training.train_prompt(D, p0=p0, steps=1000, lr=0.1, raw_eps=False)
+    p = res.p[-1]
+    assert np.linalg.norm(p, axis=-1).min() > 90
+    local = np.array([np.allclose(q, [0, -1, 0]) or np.allclose(q, [0, -1.5, 0]) for q in p0])
+    assert local.sum() == 2
+    glob = np.array([-0.099, 0.9901, 0.0]) / np.linalg.norm([-0.099, 0.9901, 0.0])
+    direction = p / np.linalg.norm(p, axis=-1, keepdims=True)
+    assert (direction[local] @ np.array([1.0, 0.0, 0.0])).min() > 0.999
+    assert (direction[~local] @ glob).min() > 0.999
+
+
+def test_theorem9_local_regularization_path_converges_to_W_alpha_mm():
+    """cone=(alpha, eps): min L over cone_eps(alpha) ∩ {‖W‖ ≤ R} for a locally-optimal alpha ≠ opt
+    stays in the cone and aligns with W_alpha^mm (Theorem 9)."""
+    from tfsvm import svm, tokens
+    from tfsvm.experiments.local_convergence import two_token_example
+
+    toy = two_token_example()
+    alpha = np.array([1])
+    assert alpha[0] != toy.opt[0] and tokens.is_locally_optimal(toy.X, toy.Z, toy.scores, alpha)
+    W_a = svm.att_svm(toy.X, toy.Z, alpha)
+    path = training.regularization_path(toy, [2.0, 10.0, 50.0], cone=(alpha, 0.01))
+    assert min(tokens.cone_eps_value(W, toy.X, toy.Z, toy.scores, alpha) for W in path.W) >= 0.01 - 1e-9
+    assert 1 - corr(path.W[-1], W_a) < 1e-5

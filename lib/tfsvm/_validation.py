@@ -58,15 +58,39 @@ def check_option(value: str, name: str, allowed: Iterable[str]) -> str:
     return value
 
 
-def check_positive(value: float, name: str) -> float:
-    """Check that a scalar option is a finite number > 0 (e.g. a learning rate)."""
+def _finite_number(value: Any, name: str, strict: bool) -> float:
+    """``value`` as a finite float that is > 0 (``strict``) or >= 0, else OptionError."""
+    bound = "> 0" if strict else ">= 0"
     try:
         v = float(value)
     except (TypeError, ValueError):
-        raise OptionError(f"{name} must be a number, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise OptionError(f"{name} must be a finite number > 0, got {value!r}")
+        raise OptionError(f"{name} must be a number {bound}, got {value!r}") from None
+    if not np.isfinite(v) or v < 0 or (strict and v == 0):
+        raise OptionError(f"{name} must be a finite number {bound}, got {value!r}")
     return v
+
+
+def check_positive(value: float, name: str) -> float:
+    """Check that a scalar option is a finite number > 0 (e.g. a learning rate)."""
+    return _finite_number(value, name, strict=True)
+
+
+def check_nonnegative(value: Any, name: str) -> float:
+    """Check a finite number >= 0 (a tolerance, a ridge coefficient) and return it as float."""
+    return _finite_number(value, name, strict=False)
+
+
+def as_index_array(alpha: Any, name: str = "alpha") -> np.ndarray:
+    """Token indices as an int64 array: integer arrays pass, integral floats are converted,
+    anything else raises :class:`~tfsvm.errors.DTypeError` (shapes and ranges are checked by the caller)."""
+    a = np.asarray(alpha)
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+            raise DTypeError(f"{name} must contain integer token indices, got {a.dtype} values")
+        return a.astype(np.int64)
+    if a.dtype.kind not in "iu":
+        raise DTypeError(f"{name} must contain integer token indices, got dtype {a.dtype}")
+    return a
 
 
 def check_count(value: int, name: str, minimum: int) -> int:
@@ -127,14 +151,8 @@ def check_head(v: Any, d: int, name: str = "v") -> np.ndarray:
 
 def check_selection(alpha: Any, X: np.ndarray, name: str = "alpha") -> np.ndarray:
     """Check a token selection: integers of shape X.shape[:-2] with 0 <= alpha_i < T."""
-    a = np.asarray(alpha)
+    a = as_index_array(alpha, name)
     want = X.shape[:-2]
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
-            raise DTypeError(f"{name} must contain integer token indices, got {a.dtype} values")
-        a = a.astype(np.int64)
-    elif a.dtype.kind not in "iu":
-        raise DTypeError(f"{name} must contain integer token indices, got dtype {a.dtype}")
     if a.shape != want:
         n = want[-1] if want else 0
         raise ShapeError(f"{name} has {a.size} entries (shape {a.shape}) but X has {n} sequences; expected shape {want}")

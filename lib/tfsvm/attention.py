@@ -187,13 +187,53 @@ def _probs(X: torch.Tensor, W: torch.Tensor, Z: torch.Tensor, seq: bool = False,
     return s if seq else s.squeeze(-2)
 
 
+class SoftmaxMix(torch.autograd.Function):
+    """r = Xᵀ softmax(a): the attention output (2) of A from logits ``a`` (…, K, T) and tokens
+    ``X`` (…, T, d), returning (r (…, K, d), s (…, K, T)), with a cancellation-free backward.
+
+    With upstream gradient ∂L/∂r and g_t = x_tᵀ ∂L/∂r, the logit gradient is
+    ∂L/∂a_t = s_t (g_t − Σ_τ s_τ g_τ). Autograd through ``torch.softmax`` evaluates the bracket as
+    a difference of two nearly equal numbers: once the softmax saturates (s_top = 1 in float64)
+    the top token's bracket is pure rounding error, of size ε|g| — larger than the true value
+    Σ_{τ≠top} s_τ (g_top − g_τ) — and the gradients no longer sum to zero over t. Exactly
+    normalised GD then steps along rounding noise. This backward uses the pair form
+    ∂L/∂a_t = s_t Σ_τ s_τ (g_t − g_τ), whose terms are differences of O(1) numbers times
+    probabilities, so every component is accurate to a few ulps of its own size (the same idea as
+    the scale-free closed form of :class:`tfsvm.gradients.LinearProblem` for linear heads).
+    ``s`` is returned for recording only (no gradient flows through it).
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, X: torch.Tensor):  # noqa: D102
+        s = torch.softmax(a, dim=-1)
+        r = s @ X
+        ctx.save_for_backward(s, X)
+        ctx.mark_non_differentiable(s)
+        return r, s
+
+    @staticmethod
+    def backward(ctx, gr: torch.Tensor, _gs: torch.Tensor):  # noqa: D102
+        s, X = ctx.saved_tensors
+        ga = gX = None
+        if ctx.needs_input_grad[0]:
+            g = gr @ X.transpose(-1, -2)  # (…, K, T): g_t = x_tᵀ ∂L/∂r
+            diff = g.unsqueeze(-1) - g.unsqueeze(-2)  # (…, K, T, T): g_t − g_τ
+            diff = torch.where(s.unsqueeze(-2) > 0, diff, torch.zeros_like(diff))  # masked tokens (s = 0, g may be inf)
+            ga = s * (diff * s.unsqueeze(-2)).sum(-1)
+        if ctx.needs_input_grad[1]:
+            gX = (s.transpose(-1, -2) @ gr).sum_to_size(X.shape)
+        return ga, gX
+
+
+def softmax_mix(a: torch.Tensor, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r, s) = (Xᵀ softmax(a), softmax(a)) with the cancellation-free backward of :class:`SoftmaxMix`."""
+    return SoftmaxMix.apply(a, X)
+
+
 def _outputs(X: torch.Tensor, W: torch.Tensor, Z: torch.Tensor, head: Head, seq: bool = False, causal: bool = False) -> torch.Tensor:
-    s = _probs(X, W, Z, seq=seq, causal=causal)
-    if seq:
-        r = s @ X  # (…, n, K, T) @ (…, n, T, d) → (…, n, K, d)
-    else:
-        r = (s.unsqueeze(-2) @ X).squeeze(-2)  # (…, n, d)
-    return head(r)
+    Zq = Z if seq else Z.unsqueeze(-2)
+    r, _ = softmax_mix(_masked(_logits(X, W, Zq), causal), X)  # (…, n, K, d)
+    return head(r if seq else r.squeeze(-2))
 
 
 def _loss(X, W, Z, Y, head: Head, loss: Loss, seq: bool = False, causal: bool = False) -> torch.Tensor:

@@ -47,6 +47,7 @@ __all__ = [
     "PromptData",
     "TorchAttentionData",
     "unit_sphere_data",
+    "equal_scores_data",
     "gd_paths_2d_data",
     "orthonormal_token_data",
     "sequence_data",
@@ -435,6 +436,28 @@ def unit_sphere_data(
     if B is None:
         return AttentionData(X[0], Z[0], Y[0], v[0])
     return AttentionData(X, Z, Y, v)
+
+
+def equal_scores_data(n: int, T: int, d: int, seed: int, spread: float = 0.0, trials: int | None = None,
+                      top: float = 1.0, rest: float = 0.5) -> AttentionData:
+    """Instances satisfying Assumption B.2 of A (equal non-optimal scores), or nearly (Theorem 5).
+
+    Unit-sphere data (:func:`unit_sphere_data`, same ``seed`` and ``trials``) whose tokens are
+    moved along the unit head v until their scores γ_it = Y_i vᵀx_it are prescribed: ``top``
+    for token 0 (the optimal one) and ``rest`` for the others, plus independent uniform noise of
+    half-width ``spread`` (``spread = 0``: exactly B.2). The optimal token beats every other
+    token along Y_i v, so (Att-SVM) is feasible whenever the queries are linearly independent
+    (d >= n). The moved tokens are no longer unit vectors.
+    """
+    spread = float(spread)
+    if not np.isfinite(spread) or spread < 0 or spread >= top - rest:
+        raise OptionError(f"spread must be in [0, top - rest = {top - rest}), got {spread!r} (token 0 must stay optimal)")
+    base = unit_sphere_data(n, T, d, seed=seed, trials=trials)
+    noise = np.random.default_rng(seed).uniform(-spread, spread, base.X.shape[:-1])
+    target = np.where(np.arange(T) == 0, top, rest + noise)
+    v = base.v[..., None, None, :]  # broadcasts over (n, T)
+    shift = base.Y[..., None] * target - np.einsum("...ntd,...d->...nt", base.X, base.v)
+    return AttentionData(base.X + shift[..., None] * v, base.Z, base.Y, base.v)
 
 
 def gd_paths_2d_data(seed: int = 1) -> AttentionData:

@@ -158,6 +158,33 @@ class LinearProblem:
                 a = a.masked_fill(self.mask, -math.inf)
         return torch.log_softmax(a, dim=-1)
 
+    def log_probs_Wz(self, Wz: torch.Tensor) -> torch.Tensor:
+        """log s from the rows (W z_ik)ᵀ, Wz (B, nK, d) (the logits only see W through W z)."""
+        if self.single:
+            a = (self.X @ Wz.unsqueeze(-1)).squeeze(-1)  # (B, n, T)
+        else:
+            B, n, K, d = self.Zq.shape
+            a = Wz.reshape(B, n, K, d) @ self.X.transpose(-1, -2)  # (B, n, K, T)
+            if self.mask is not None:
+                a = a.masked_fill(self.mask, -math.inf)
+        return torch.log_softmax(a, dim=-1)
+
+    def forward_Wz(self, Wz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward` from the rows (W z_ik)ᵀ (B, nK, d) instead of W."""
+        ls = self.log_probs_Wz(Wz)
+        q, M, u, s = scaled_logit_weights(ls, self.gam, self.loss, self.pairs)
+        return ls, q, M, u, s
+
+    def grad_rows(self, fw: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
+        without forming any d x d matrix (r_ik = Σ_t q_ikt x_it)."""
+        q, M = fw[1], fw[2]
+        if self.single:
+            r = (q.unsqueeze(-1) * self.X).sum(-2)  # (B, n, d)
+        else:
+            r = (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1])  # (B, nK, d)
+        return r, M
+
     def forward(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(log s, q, M, u, s) at W: log-probabilities, scaled logit weights (see
         :func:`scaled_logit_weights`), u_ik = γ_ikᵀ s_ik and the probabilities."""
@@ -172,11 +199,7 @@ class LinearProblem:
 
     def grad(self, W: torch.Tensor, fw: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Scale-free gradient: (G (B, d, d), log_scale (B,)) with ∇L(W) = exp(log_scale)·G."""
-        ls, q, M, u, _ = self.forward(W) if fw is None else fw
-        if self.single:
-            r = (q.unsqueeze(-1) * self.X).sum(-2)  # Σ_t q_it x_it, (B, n, d)
-        else:
-            r = (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1])  # (B, nK, d)
+        r, M = self.grad_rows(self.forward(W) if fw is None else fw)
         G = torch.bmm(r.transpose(-1, -2), self.Zflat).div_(-self.n)  # (B, d, d)
         return G, M
 

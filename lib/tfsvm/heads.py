@@ -23,7 +23,7 @@ import torch
 from ._validation import as_float_array, check_option
 from .errors import OptionError, ShapeError
 
-__all__ = ["Head", "LinearHead", "MLPHead", "LambdaHead", "make_head", "HEADS"]
+__all__ = ["Head", "LinearHead", "MLPHead", "LambdaHead", "make_head", "HEADS", "project_to_simplex"]
 
 
 def _expand(p: torch.Tensor, x: torch.Tensor, core_ndim: int) -> torch.Tensor:
@@ -216,3 +216,24 @@ def make_head(name: str, **params: Any) -> Head:
         return HEADS[name](**params)
     except TypeError as exc:  # wrong keyword arguments
         raise OptionError(f"head {name!r}: {exc}") from None
+
+
+def project_to_simplex(y: Any) -> np.ndarray:
+    """Euclidean projection of each row of ``y`` (..., T) onto the simplex Δ_T.
+
+    With T orthonormal tokens the λ-head problem (9) of A, min_{s∈Δ} λ‖s‖² − γᵀs, is solved by
+    projecting γ/(2λ) onto Δ_T: this is the oracle of Lemma 6 (see
+    :func:`tfsvm.experiments.lambda_head.lemma6_oracle`).
+
+    The sort-based algorithm of Duchi et al. (2008): with u = y sorted decreasingly,
+    ρ = max{k : u_k − (Σ_{j≤k} u_j − 1)/k > 0}, θ = (Σ_{j≤ρ} u_j − 1)/ρ, and the
+    projection is max(y − θ, 0).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    T = y.shape[-1]
+    u = -np.sort(-y, axis=-1)
+    css = np.cumsum(u, axis=-1) - 1.0
+    positive = u - css / np.arange(1, T + 1) > 0
+    rho = T - np.argmax(positive[..., ::-1], axis=-1)  # last k where the test holds (1-based)
+    theta = np.take_along_axis(css, (rho - 1)[..., None], axis=-1) / rho[..., None]
+    return np.maximum(y - theta, 0.0)

@@ -28,6 +28,7 @@ from . import attention, svm
 from ._validation import (
     as_float_array,
     check_count,
+    check_nonnegative,
     check_head,
     check_labels,
     check_option,
@@ -165,13 +166,7 @@ def score_gap(scores: Any) -> float | np.ndarray:
 
 def _check_tol(tol: float, name: str = "tol") -> float:
     """Check a tolerance: a finite number >= 0."""
-    try:
-        t = float(tol)
-    except (TypeError, ValueError):
-        raise OptionError(f"{name} must be a number, got {tol!r}") from None
-    if not np.isfinite(t) or t < 0:
-        raise OptionError(f"{name} must be a finite number >= 0, got {tol!r}")
-    return t
+    return check_nonnegative(tol, name)
 
 
 # --------------------------------------------------------------------------- selected tokens (Section 6)

@@ -9,7 +9,12 @@ one gradient evaluation per step for all trials, per-trial normalisation.
 Gradients: for a linear head the closed form (13)–(15) is used, computed *scale-free*
 (:class:`tfsvm.gradients.LinearProblem`): normalised GD needs only the direction of ∇L, which
 is obtained exactly even when ∇L itself is below the smallest float64 (large ‖W‖). Other heads
-use autograd.
+use autograd through :class:`tfsvm.attention.SoftmaxMix`, whose backward computes the logit
+gradient s_t Σ_τ s_τ (g_t − g_τ) without cancellation: plain autograd through ``torch.softmax``
+turns the saturated top token's component into rounding error, which exact normalisation then
+amplifies to full steps (with λ = 0 the λ-head run reached corr(W, W^mm) ≈ 0.45 instead of
+0.9999). The autograd path is exact until the probabilities underflow (‖W‖ of a few hundred);
+beyond that only the closed form keeps the direction.
 
 About ε (``raw_eps``). The official code divides the raw float64 gradient by ‖∇L‖ + ε with
 ε = 2.2·10⁻¹⁶; once ‖∇L‖ ≲ ε (the softmax is saturated) its steps shrink like ‖∇L‖/ε and
@@ -17,7 +22,8 @@ W effectively stops. By default (``raw_eps=False``) ε is added to the norm of t
 gradient instead, so every normalised step has length η (‖W(k)‖ ≤ ‖W(0)‖ + kη with near
 equality) and the iterates keep aligning with the max-margin direction at any norm;
 ``raw_eps=True`` reproduces the official code's behaviour (with the ridge λ the (K, Q) run then
-also settles where λ‖K‖ ~ ‖∇L‖).
+also settles where λ‖K‖ ~ ‖∇L‖); the experiments of A §6 (nonlinear heads) keep it so that their
+numbers follow the paper's protocol. Both settings are numerically sound for every head.
 
 :func:`train_prompt` trains B's prompt model (p, and optionally v); :func:`regularization_path`
 computes W̄_R = argmin_{‖W‖_F ≤ R} L(W) (and the (K, Q) analogue).
@@ -34,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._validation import as_float_array, check_count, check_option, check_positive
+from ._validation import as_float_array, check_count, check_nonnegative, check_option, check_positive
 from .attention import DTYPE, _log_excess
 from .data import AttentionData, PromptData, SequenceData
 from .errors import OptionError, ShapeError, SolverError
@@ -51,6 +57,8 @@ __all__ = [
     "train_prompt",
     "regularization_path",
     "parse_record",
+    "cpu_threads",
+    "CPU_THREADS",
 ]
 
 EPS = float(np.finfo(np.float64).eps)
@@ -104,16 +112,6 @@ def _device(device: Any) -> torch.device:
     except (RuntimeError, TypeError, AssertionError) as exc:
         raise OptionError(f"device {device!r} is not available: {exc}") from None
     return dev
-
-
-def _check_ridge(ridge: Any) -> float:
-    try:
-        r = float(ridge)
-    except (TypeError, ValueError):
-        raise OptionError(f"ridge must be a number >= 0, got {ridge!r}") from None
-    if not math.isfinite(r) or r < 0:
-        raise OptionError(f"ridge must be a finite number >= 0, got {ridge!r}")
-    return r
 
 
 def _check_seed(seed: Any) -> int:
@@ -190,22 +188,38 @@ CPU_THREADS: int | None = 1
 
 
 @contextmanager
+def cpu_threads(threads: int | None = None):
+    """Run the enclosed torch code with ``threads`` intra-op threads (default :data:`CPU_THREADS`;
+    None there leaves torch's setting), restoring the previous setting afterwards.
+
+    This is the one place the library sets torch's thread count: the trainers use it, and
+    :func:`tfsvm.experiments.run_experiment` wraps every experiment in it, so chapters, tests and
+    ``python -m tfsvm.reproduce`` need no thread settings of their own.
+    """
+    threads = CPU_THREADS if threads is None else check_count(threads, "threads", 1)
+    before = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
 def _cpu_settings(device: torch.device, work: int = 0):
-    """On CPU: ``CPU_THREADS`` intra-op threads, and flush-to-zero for subnormal floats (exp of
-    very negative log-probabilities would otherwise produce subnormals, ~100x slower to compute
-    with). Both settings are restored afterwards."""
+    """On CPU: :func:`cpu_threads`, and flush-to-zero for subnormal floats (exp of very negative
+    log-probabilities would otherwise produce subnormals, ~100x slower to compute with). Both
+    settings are restored afterwards."""
     if device.type != "cpu":
         yield
         return
-    threads = torch.get_num_threads()
     flushed = torch.tensor([_DENORMAL_PROBE], dtype=DTYPE).mul(1.0).item() == 0.0
     try:
-        if CPU_THREADS is not None:
-            torch.set_num_threads(CPU_THREADS)
-        torch.set_flush_denormal(True)
-        yield
+        with cpu_threads():
+            torch.set_flush_denormal(True)
+            yield
     finally:
-        torch.set_num_threads(threads)
         torch.set_flush_denormal(flushed)
 
 
@@ -366,7 +380,7 @@ def train(
         raise ShapeError(f"mode='causal' needs one query per position (K = T); got K = {data.K}, T = {data.T}")
     steps = check_count(steps, "steps", 0)
     lr = check_positive(lr, "lr")
-    ridge = _check_ridge(ridge)
+    ridge = check_nonnegative(ridge, "ridge")
     seed = _check_seed(seed)
     ls_ = get_loss(loss)
     if m is not None:
@@ -417,48 +431,15 @@ def train(
     with _cpu_settings(dev, work):
         if closed:
             with torch.no_grad():
-                if param == "KQ":
-                    KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
-                for k in range(steps + 1):
-                    Wc = Pm if param == "W" else KQ[0] @ KQ[1].transpose(-1, -2)
-                    fw = prob.forward(Wc)
-                    if is_rec[k]:
-                        W_rec[j] = Wc
-                        loss_rec[j] = prob.loss_value(fw[3])
-                        mp_rec[j] = fw[4].amax(-1).flatten(1).mean(-1)
-                        j += 1
-                    if k == steps:
-                        ls_final = fw[0]
-                        break
-                    G, M = prob.grad(Wc, fw)  # ∇L(W) = exp(M)·G
-                    if param == "W":
-                        if not normalized:
-                            D = G * torch.exp(M)[:, None, None]
-                        elif raw_eps:
-                            D = _normalize(G * torch.exp(M)[:, None, None], EPS)
-                        else:
-                            D = _normalize(G, EPS)
-                        Pm = Pm - lr * D
-                    else:
-                        # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q)
-                        A = torch.stack((G, G.transpose(-1, -2))) @ KQ.flip(0)
-                        if normalized and not raw_eps:
-                            D = _combine(A, M, 2 * ridge * KQ) if ridge > 0 else A
-                            D = _normalize(D, EPS)
-                        else:
-                            D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
-                            if normalized:
-                                D = _normalize(D, EPS)
-                        KQ = KQ - lr * D
-                if param == "KQ":
-                    Pm, Qm = KQ[0], KQ[1]
+                ls_final, Pm, Qm = _closed_form_loop(prob, param, Pm, Qm, steps, lr, normalized, raw_eps, ridge,
+                                                     is_rec, W_rec, loss_rec, mp_rec)
             probs_final = prob._shape(torch.exp(ls_final))
         else:
-            from .attention import _probs as _att_probs
+            from .attention import _logits, _masked, softmax_mix
 
             def forward(Wc: torch.Tensor):
-                s = _att_probs(X, Wc, Zq, seq=True, causal=causal)  # (B, n, K, T)
-                r = s @ X
+                # r = Xᵀ softmax(a) with the cancellation-free backward (attention.SoftmaxMix)
+                r, s = softmax_mix(_masked(_logits(X, Wc, Zq), causal), X)  # (B, n, K, d), (B, n, K, T)
                 f = hd(r)
                 vals = ls_.value(Yq * f).sum(-1).mean(-1)  # (B,)
                 return s, vals
@@ -507,6 +488,108 @@ def train(
     info = {"lr": lr, "normalized": normalized, "loss": ls_.name, "init": init if isinstance(init, str) else "array",
             "ridge": ridge, "raw_eps": raw_eps, "gradient": "closed_form" if closed else "autograd", "device": str(dev)}
     return TrainResult(W_np, rec, loss_np, mp_np, pf, param, mode, K_np, Q_np, info)
+
+
+def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: torch.Tensor | None, steps: int,
+                      lr: float, normalized: bool, raw_eps: bool, ridge: float, is_rec: np.ndarray,
+                      W_rec: torch.Tensor, loss_rec: torch.Tensor, mp_rec: torch.Tensor):
+    """GD with the scale-free closed-form gradient; fills the records, returns (log s final, P, Q).
+
+    The logits see W only through the rows (W z_ik)ᵀ and ∇L(W) = −(e^M/n) Rᵀ Z (N = nK queries,
+    :meth:`tfsvm.gradients.LinearProblem.grad_rows`), so no d x d matrix is formed per step:
+
+    * W-parameterisation with N < d: W(k) = W(0) + A(k)ᵀ Z with A (B, N, d); the rows of Z Wᵀ are
+      Z W(0)ᵀ + (Z Zᵀ) A and ‖∇L‖_F = (e^M/n)·(Σ (R Rᵀ) ⊙ (Z Zᵀ))^{1/2}. Per step O(N d + N² d)
+      instead of O(N d²); W(k) itself is formed only at the recorded steps.
+    * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q), ∇_Q = −(e^M/n) Zᵀ (R K): O(N d m) instead
+      of O(d² m).
+
+    Both are the dense iteration rearranged, equal up to floating-point rounding.
+    """
+    Zf = prob.Zflat  # (B, N, d)
+    B, N, d = Zf.shape
+    n = prob.n
+    j = 0
+    fast_W = param == "W" and N < d
+    if fast_W:
+        Gz = Zf @ Zf.transpose(-1, -2)  # (B, N, N)
+        U0 = Zf @ Pm.transpose(-1, -2)  # rows (W(0) z)ᵀ
+        Acc = torch.zeros_like(U0)  # W = W(0) + Accᵀ Z
+    if param == "KQ":
+        KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
+    fw = None
+    for k in range(steps + 1):
+        if param == "W":
+            Wz = U0 + Gz @ Acc if fast_W else Zf @ Pm.transpose(-1, -2)
+        else:
+            ZQ = Zf @ KQ[1]  # (B, N, m)
+            Wz = ZQ @ KQ[0].transpose(-1, -2)
+        fw = prob.forward_Wz(Wz)
+        if is_rec[k]:
+            if param == "W":
+                W_rec[j] = Pm + Acc.transpose(-1, -2) @ Zf if fast_W else Pm
+            else:
+                W_rec[j] = KQ[0] @ KQ[1].transpose(-1, -2)
+            loss_rec[j] = prob.loss_value(fw[3])
+            mp_rec[j] = fw[4].amax(-1).flatten(1).mean(-1)
+            j += 1
+        if k == steps:
+            break
+        R, M = prob.grad_rows(fw)  # ∇L(W) = −(exp(M)/n) Rᵀ Z
+        if param == "W":
+            if fast_W:
+                gn = torch.sqrt(((R @ R.transpose(-1, -2)) * Gz).sum((-2, -1)).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
+                if not normalized:
+                    c = torch.exp(M)
+                elif raw_eps:
+                    c = torch.exp(M) / (gn * torch.exp(M) + EPS)
+                else:
+                    c = 1.0 / (gn + EPS)
+                Acc = Acc + (lr / n) * c[:, None, None] * R
+            else:
+                G = torch.bmm(R.transpose(-1, -2), Zf).div_(-n)
+                if not normalized:
+                    D = G * torch.exp(M)[:, None, None]
+                elif raw_eps:
+                    D = _normalize(G * torch.exp(M)[:, None, None], EPS)
+                else:
+                    D = _normalize(G, EPS)
+                Pm = Pm - lr * D
+        else:
+            # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n
+            if normalized and not raw_eps:
+                # fused: D = A·exp(M − S) + 2λ KQ·exp(−S) with A = −n·(G Q, Gᵀ K) (the −1/n folded
+                # into the per-trial factor), S as in _combine; then KQ ← KQ − η D/(‖D‖ + ε).
+                # Same numbers as the unfused branch below, half the passes over (2, B, d, m).
+                A = torch.empty_like(KQ)
+                torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
+                torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
+                Mv = M.view(-1, 1, 1)
+                la = Mv + torch.log(_fro(A)) - math.log(n)
+                if ridge > 0:
+                    lb = torch.log(_fro(KQ)) + math.log(2 * ridge)
+                    S = torch.maximum(la, lb)
+                    S = torch.where(torch.isfinite(S), S, 0.0)
+                    D = A * (-torch.exp(Mv - S) / n)
+                    D.addcmul_(KQ, 2 * ridge * torch.exp((-S).clamp(max=700.0)))
+                else:
+                    D = A.neg_()
+                KQ = KQ.addcmul(D, -lr / (_fro(D) + EPS))
+                continue
+            A = torch.stack((R.transpose(-1, -2) @ ZQ, Zf.transpose(-1, -2) @ (R @ KQ[0]))).div_(-n)
+            if normalized and not raw_eps:
+                D = _combine(A, M, 2 * ridge * KQ) if ridge > 0 else A
+                D = _normalize(D, EPS)
+            else:
+                D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
+                if normalized:
+                    D = _normalize(D, EPS)
+            KQ = KQ - lr * D
+    if fast_W:
+        Pm = Pm + Acc.transpose(-1, -2) @ Zf
+    if param == "KQ":
+        Pm, Qm = KQ[0], KQ[1]
+    return fw[0], Pm, Qm
 
 
 # ---------------------------------------------------------------------------------------
@@ -681,6 +764,7 @@ def regularization_path(
     seed: int = 0,
     maxiter: int = 5000,
     gtol: float = 1e-9,
+    cone: tuple[Any, float] | None = None,
 ) -> RegularizationPath:
     """(W-RP) W̄_R = argmin_{‖W‖_F ≤ R} L(W), or (KQ-RP) argmin_{‖K‖_F² + ‖Q‖_F² ≤ 2R} L(KQᵀ)
     (Lemma 15: the same as the nuclear ball ‖W‖_⋆ ≤ R), for each R in ``radii`` (linear head).
@@ -699,7 +783,14 @@ def regularization_path(
     not active (``active`` False) and an unconstrained L-BFGS run from W̄_R/2 is used when it stays
     inside the ball. This is a local method: on non-convex landscapes it returns the local
     minimiser reached from the warm start, as the path-following of the paper intends.
+
+    Local path (Theorem 9 of A): ``cone=(alpha, eps)`` minimises L over
+    cone_ε(α) ∩ {‖W‖_F ≤ R} instead (param="W"), see :func:`_local_regularization_path`.
     """
+    if cone is not None:
+        if param != "W":
+            raise OptionError("cone=(alpha, eps) is only supported for param='W'")
+        return _local_regularization_path(data, radii, cone, loss, init, maxiter)
     from scipy.optimize import minimize
 
     if not isinstance(data, AttentionData) or data.batch_shape:
@@ -795,3 +886,108 @@ def regularization_path(
         np.array(Ws), r_arr, np.array(excess), np.array(active), np.array(iters), param,
         np.array(Ks) if Ks else None, np.array(Qs) if Qs else None,
     )
+
+
+def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone: tuple[Any, float],
+                               loss: str | Loss, init: Any, maxiter: int) -> RegularizationPath:
+    """W̄_R = argmin { L(W) : W ∈ cone_ε(α), ‖W‖_F ≤ R } (Theorem 9 of A), by SLSQP.
+
+    cone_ε(α) (eq. (5), :func:`tfsvm.tokens.cone_eps_value`) asks, per sequence, that *some*
+    lower-score token t beat every higher-score token τ ≠ α_i by ε‖W‖_F. It is a union of convex
+    cones; we use the piece that contains W_α^mm: t_i = the lower-score token with the largest
+    logit under W_α^mm, giving the smooth constraints (x_{it_i} − x_iτ)ᵀ W z_i ≥ ε‖W‖_F for every
+    τ ∈ high_i, plus ‖W‖_F² ≤ R². The first
+    radius starts from R·W_α^mm/‖W_α^mm‖ (or ``init``) and each radius warm-starts the next. The
+    objective is L(W) − L_α, L_α = (1/n) Σ_i ℓ(γ_iα_i), computed without cancellation and rescaled
+    to O(1) per radius (inside the cone L − L_α → 0 like e^{−cR}, far below the resolution of L).
+    SLSQP is a local method: at an intermediate R it may stop at a local minimiser on the cone's
+    boundary (in the two-token example of chapter 5 it does at R = 20, where the grid search of
+    :func:`tfsvm.experiments.local_convergence.local_path` finds an interior one); the direction
+    limit of Theorem 9 is reached all the same (1 − corr(W̄_50, W_α^mm) ≈ 3·10⁻⁷ there).
+    Raises :class:`~tfsvm.errors.OptionError` if W_α^mm is not in cone_ε(α) (then the piece is
+    empty near it) and :class:`~tfsvm.errors.InfeasibleError` if (Att-SVM) for α is infeasible.
+    """
+    from scipy.optimize import minimize
+
+    from . import svm, tokens
+    from ._validation import check_selection
+
+    if not isinstance(data, AttentionData) or data.batch_shape:
+        raise OptionError("regularization_path needs one (unbatched) AttentionData instance")
+    if not isinstance(cone, (tuple, list)) or len(cone) != 2:
+        raise OptionError("cone must be a pair (alpha, eps)")
+    alpha = check_selection(cone[0], data.X, "alpha")
+    eps = check_positive(cone[1], "eps")
+    ls_ = get_loss(loss)
+    maxiter = check_count(maxiter, "maxiter", 1)
+    r_arr = np.asarray(list(radii), dtype=np.float64)
+    if r_arr.ndim != 1 or r_arr.size == 0 or not np.all(np.isfinite(r_arr)) or np.any(r_arr <= 0):
+        raise OptionError("radii must be a non-empty list of finite numbers > 0")
+    X_np, Z_np, sc = data.X, data.Z, data.scores
+    n, T, d = X_np.shape
+    W_a = svm.att_svm(X_np, Z_np, alpha)
+    if tokens.cone_eps_value(W_a, X_np, Z_np, sc, alpha) < eps:
+        raise OptionError(f"W_alpha^mm is not in cone_eps(alpha) for eps = {eps}: pick a smaller eps or a locally-optimal alpha")
+    logits = X_np @ (W_a @ Z_np[..., None])[..., 0][..., None]  # (n, T, 1)
+    top = sc[np.arange(n), alpha][:, None]
+    low = sc < top
+    high = (sc >= top) & (np.arange(T) != alpha[:, None])
+    rows = []
+    for i in range(n):
+        if not high[i].any():
+            continue
+        t_i = int(np.argmax(np.where(low[i], logits[i, :, 0], -np.inf)))
+        rows += [np.outer(X_np[i, t_i] - X_np[i, tau], Z_np[i]).ravel() for tau in np.flatnonzero(high[i])]
+    F = np.array(rows).reshape(-1, d * d)
+    X, Z, Y, v = (torch.tensor(np.asarray(a), dtype=DTYPE) for a in (X_np, Z_np, data.Y, data.v))
+
+    gam = Y[:, None] * (X @ v)  # (n, T) token scores
+    g_a = gam[torch.arange(n), torch.as_tensor(alpha)]  # (n,)
+    diff = gam - g_a[:, None]  # γ_it − γ_iα_i (0 at α_i)
+
+    def excess_over_alpha(Wt: torch.Tensor) -> torch.Tensor:
+        """L(W) − L_α with L_α = (1/n) Σ_i ℓ(γ_iα_i), without cancellation: δ_i = Σ_t s_it (γ_it − γ_iα_i)
+        from log-softmax (the α_i term is exactly 0), then ℓ(γ_iα + δ_i) − ℓ(γ_iα) = δ_i·ℓ′ for tiny δ_i."""
+        s_ = torch.exp(torch.log_softmax((X @ (Wt @ Z.unsqueeze(-1))).squeeze(-1), dim=-1))
+        delta = (s_ * diff).sum(-1)
+        small = delta.abs() < 1e-8
+        dsafe = torch.where(small, torch.ones_like(delta), delta)
+        ratio = torch.where(small, ls_.deriv(g_a), (ls_.value(g_a + dsafe) - ls_.value(g_a)) / dsafe)
+        return (delta * ratio).mean()
+
+    scale = [1.0]
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        Wt = torch.tensor(x.reshape(d, d), dtype=DTYPE, requires_grad=True)
+        val = excess_over_alpha(Wt) / scale[0]
+        (g,) = torch.autograd.grad(val, Wt)
+        return float(val.detach()), g.numpy().ravel()
+
+    W0 = W_a if init is None else as_float_array(init, "init", 2)
+    if W0.shape != (d, d):
+        raise ShapeError(f"init has shape {W0.shape}; expected ({d}, {d})")
+    x = W0.ravel() / np.linalg.norm(W0)
+    prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
+    Ws, excess, active, iters = [], [], [], []
+    with _cpu_settings(torch.device("cpu"), 0):
+        for Rad in r_arr:
+            x = Rad * x / np.linalg.norm(x)
+            scale[0] = 1.0
+            scale[0] = max(abs(fun(x)[0]), 1e-300)  # objective O(1) at the start of every radius
+            cons = [{"type": "ineq", "fun": lambda w, R=float(Rad): R * R - w @ w, "jac": lambda w: -2 * w}]
+            if F.size:
+                cons.append({"type": "ineq", "fun": lambda w: F @ w - eps * np.linalg.norm(w),
+                             "jac": lambda w: F - eps * w[None] / max(np.linalg.norm(w), _TINY)})
+            res = minimize(fun, x, jac=True, method="SLSQP", constraints=cons,
+                           options={"maxiter": maxiter, "ftol": 1e-14})
+            if not np.all(np.isfinite(res.x)):
+                raise SolverError(f"local regularization path: SLSQP failed at R = {Rad}: {res.message}")
+            x = res.x
+            Wb = x.reshape(d, d)
+            with torch.no_grad():
+                G, _ = prob.grad(torch.tensor(Wb[None], dtype=DTYPE))
+                excess.append(float(torch.exp(_log_excess(X, torch.tensor(Wb, dtype=DTYPE), Z, Y, v, ls_))))
+            Ws.append(Wb.copy())
+            active.append(float((G[0].numpy() * Wb).sum()) < 0)
+            iters.append(int(res.nit))
+    return RegularizationPath(np.array(Ws), r_arr, np.array(excess), np.array(active), np.array(iters), "W")

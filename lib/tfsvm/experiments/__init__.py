@@ -9,6 +9,9 @@ Each experiment is a module ``tfsvm.experiments.<id>`` that defines
   where the paper reports them (empty if the paper has no figure);
 * ``run(config: dict, seed: int = 0, device: str = "cpu", progress=None) -> dict``
   returning JSON-serialisable ``results`` (string keys);
+* optionally the config key ``"jobs"`` (sweeps whose cells are independent, e.g. Figures 2, 5
+  and 6, run that many cells in parallel worker processes, :func:`._common.map_cells`; the
+  results do not depend on it);
 * optionally ``plot(results: dict, ax=None)`` drawing the figure, and
   ``TOLERANCE = {"abs": float, "rel": float}`` for the status page's verdict.
 
@@ -86,8 +89,11 @@ def run_experiment(exp_id: str, scale: str | None = None, seed: int = 0, device:
     scale = book_scale() if scale is None else check_option(scale, "scale", SCALES)
     mod = get_experiment(exp_id)
     config = {**mod.CONFIGS[scale], **overrides}
+    from ..training import cpu_threads
+
     t0 = time.perf_counter()
-    results = mod.run(config, seed=seed, device=device, progress=progress)
+    with cpu_threads():  # small tensor programs: one torch thread (see tfsvm.training.CPU_THREADS)
+        results = mod.run(config, seed=seed, device=device, progress=progress)
     record = Record(exp_id, time.perf_counter() - t0, {"scale": scale, "seed": seed, **config}, results,
                     getattr(mod, "PAPER", {}))
     record_dir = os.environ.get("TFSVM_RECORD_DIR")

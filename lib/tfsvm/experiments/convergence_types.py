@@ -16,15 +16,14 @@ number of steps, and report how stable the classification is between steps/2 and
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from .. import attention, data, gradients, metrics, svm, tokens, training
 from ..errors import InfeasibleError
 from ..plotting import CONVERGENCE_COLORS, new_figure
+from ._common import map_cells, tile_trials
 
 PARAMS = ("W", "KQ")
 
@@ -33,7 +32,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "book": {"n": 5, "T": 5, "ds": [2, 3, 4, 5, 10, 20, 40], "trials": 100, "steps": 600, "lr": 0.1, "gap": 0.1,
              "b1_nuc_trials": 15},
     "paper": {"n": 5, "T": 5, "ds": [2, 3, 4, 5, 10, 20, 40], "trials": 500, "steps": 2000, "lr": 0.1, "gap": 0.1,
-              "b1_nuc_trials": 500},
+              "b1_nuc_trials": 500, "jobs": 2},
 }
 
 
@@ -65,18 +64,6 @@ def instances(n: int, T: int, d: int, trials: int, gap: float, seed: int) -> dat
     return data.unit_sphere_data(n, T, d, seed=seed, trials=trials, gap=gap)
 
 
-@contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread: the batched trainers are small tensor programs, and on a shared
-    2-core machine torch's default thread pool makes them an order of magnitude slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def final_and_half_probs(inst: data.AttentionData, param: str, steps: int, lr: float, seed: int
                          ) -> tuple[np.ndarray, np.ndarray]:
     """Softmax probabilities (B, n, T) after ``steps`` and after ``steps // 2`` of normalized GD.
@@ -84,9 +71,8 @@ def final_and_half_probs(inst: data.AttentionData, param: str, steps: int, lr: f
     Protocol: normalized GD with step ``lr`` (App. F), PyTorch-default initialization
     (``init="default"``, seeded), m = d for (K,Q).
     """
-    with single_thread():
-        res = training.train(inst, param=param, steps=steps, lr=lr, normalized=True, init="default",
-                             seed=seed, record=[steps // 2, steps])
+    res = training.train(inst, param=param, steps=steps, lr=lr, normalized=True, init="default",
+                         seed=seed, record=[steps // 2, steps])
     half = attention.attention_probs(inst.X, res.W[0], inst.Z)
     return res.probs_final, np.asarray(half)
 
@@ -98,35 +84,12 @@ def classify(inst: data.AttentionData, param: str, steps: int, lr: float, seed: 
             tokens.classify_runs_batch(inst.X, inst.Z, inst.scores, half))
 
 
-def nuclear_att_svm(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """W*^mm of (Att-SVM*) (m = d) through a smaller SDP.
-
-    The constraints only see W through U^T W V, with U an orthonormal basis of the token
-    differences x_{i alpha_i} - x_it and V one of the queries z_i; projecting W onto these
-    subspaces keeps every constraint and does not increase the nuclear norm, so an optimum has
-    the form W = U A V^T. With k = max(rank U, rank V) < d we solve the k x k problem for the
-    coordinates (zero-padded) and map back: for n = T = 5 and d = 40 this is a 20 x 20 SDP
-    instead of 40 x 40 (about 20 times faster).
-    """
-    n, T, d = X.shape
-    diffs = (X[np.arange(n), alpha][:, None, :] - X).reshape(-1, d)
-    U, V = (np.linalg.svd(M.T, full_matrices=False)[0][:, : np.linalg.matrix_rank(M)] for M in (diffs, Z))
-    k = max(U.shape[1], V.shape[1])
-    if k >= d:
-        return svm.att_svm(X, Z, alpha, norm="nuc")
-    Xr = np.zeros((n, T, k))
-    Zr = np.zeros((n, k))
-    Xr[..., : U.shape[1]] = X @ U
-    Zr[:, : V.shape[1]] = Z @ V
-    A = svm.att_svm(Xr, Zr, alpha, norm="nuc")
-    return U @ A[: U.shape[1], : V.shape[1]] @ V.T
-
-
 def b1_holds(inst: data.AttentionData, norm: str = "fro", limit: int | None = None) -> np.ndarray:
     """Per instance: does B.1 hold in Figure 5's sense (mean non-optimal margin < 1.1)?
 
     ``norm="fro"`` uses W^mm (batched solver); ``norm="nuc"`` uses W*^mm (one SDP per instance,
-    on the first ``limit`` instances only). An infeasible SVM counts as B.1 failing.
+    reduced to the subspaces the constraints see by :func:`tfsvm.svm.solve_att_svm`, on the first
+    ``limit`` instances only). An infeasible SVM counts as B.1 failing.
     """
     B = inst.trials if limit is None else min(limit, inst.trials)
     if norm == "fro":
@@ -135,7 +98,7 @@ def b1_holds(inst: data.AttentionData, norm: str = "fro", limit: int | None = No
         W, feasible = np.full((B, inst.d, inst.d), np.nan), np.zeros(B, dtype=bool)
         for b in range(B):
             try:
-                W[b], feasible[b] = nuclear_att_svm(inst.X[b], inst.Z[b], inst.opt[b]), True
+                W[b], feasible[b] = svm.att_svm(inst.X[b], inst.Z[b], inst.opt[b], norm="nuc"), True
             except InfeasibleError:
                 pass
     return np.array([bool(f) and tokens.assumption_b1(inst.X[b], inst.Z[b], inst.opt[b], W_mm=W[b]).holds
@@ -153,19 +116,27 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     ds = config["ds"]
     results: dict[str, Any] = {p: {} for p in PARAMS}
     results["stability"] = {p: {} for p in PARAMS}
-    total, done = len(ds) * len(PARAMS), 0
-    for d in ds:
-        inst = instances(config["n"], config["T"], d, config["trials"], config["gap"], seed=seed + 1000 * d)
-        for param in PARAMS:
-            final, half = classify(inst, param, config["steps"], config["lr"], seed=seed + d)
-            frac = tokens.convergence_fractions(final)
-            norm, limit = ("fro", None) if param == "W" else ("nuc", config["b1_nuc_trials"])
-            results[param][str(d)] = {**frac, "b1": float(b1_holds(inst, norm, limit).mean())}
-            results["stability"][param][str(d)] = float(np.mean(final == half))
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    cells = [(config["n"], config["T"], d, config["trials"], config["gap"], param, config["steps"], config["lr"],
+              config["b1_nuc_trials"], seed) for d in ds for param in PARAMS]
+    for c, (bars, stable) in zip(cells, map_cells(cell, cells, config.get("jobs", 1), progress)):
+        d, param = c[2], c[5]
+        results[param][str(d)] = bars
+        results["stability"][param][str(d)] = stable
     return results
+
+
+def cell(n: int, T: int, d: int, trials: int, gap: float, param: str, steps: int, lr: float, b1_nuc_trials: int,
+         seed: int) -> tuple[dict[str, float], float]:
+    """One bar group of Figure 5: (fractions incl. "b1", stability) for one d and parameterization.
+
+    Instances are drawn with seed ``seed + 1000 d`` and trained with seed ``seed + d``, so a cell
+    does not depend on the others (the sweep can run them in parallel, :func:`map_cells`).
+    """
+    inst = instances(n, T, d, trials, gap, seed=seed + 1000 * d)
+    final, half = classify(inst, param, steps, lr, seed=seed + d)
+    norm, limit = ("fro", None) if param == "W" else ("nuc", b1_nuc_trials)
+    bars = {**tokens.convergence_fractions(final), "b1": float(b1_holds(inst, norm, limit).mean())}
+    return bars, float(np.mean(final == half))
 
 
 def plot(results: dict[str, Any], ax=None):
@@ -193,29 +164,6 @@ def plot(results: dict[str, Any], ax=None):
 # --------------------------------------------------------------------------- checks of Theorems 3-6 (chapter 4)
 
 
-def equal_scores_data(n: int, T: int, d: int, seed: int, spread: float = 0.0,
-                      top: float = 1.0, rest: float = 0.5) -> data.AttentionData:
-    """An instance satisfying Assumption B.2 of A (equal non-optimal scores), or nearly (Theorem 5).
-
-    Unit-sphere data (:func:`tfsvm.data.unit_sphere_data`) whose tokens are moved along the unit
-    head v until their scores gamma_it = Y_i v^T x_it are prescribed: ``top`` for token 0 (the
-    optimal one) and ``rest`` for the others, plus independent uniform noise of half-width
-    ``spread`` (``spread = 0``: exactly B.2). The optimal token beats every other token along
-    Y_i v, so (Att-SVM) is feasible whenever the queries are linearly independent (d >= n).
-    """
-    base = data.unit_sphere_data(n, T, d, seed=seed)
-    noise = np.random.default_rng(seed).uniform(-spread, spread, (n, T))
-    target = np.where(np.arange(T) == 0, top, rest + noise)
-    shift = base.Y[:, None] * target - base.X @ base.v  # (n, T)
-    return data.AttentionData(base.X + shift[..., None] * base.v, base.Z, base.Y, base.v)
-
-
-def _repeat(inst: data.AttentionData, B: int) -> data.AttentionData:
-    """B copies of one instance as a batch (to evaluate or train many W on the same data)."""
-    rep = lambda a: np.repeat(a[None], B, axis=0)  # noqa: E731
-    return data.AttentionData(rep(inst.X), rep(inst.Z), rep(inst.Y), rep(inst.v))
-
-
 def lemma8_descent(inst: data.AttentionData, steps: int, factor: float = 1.0) -> dict[str, float]:
     """Plain GD with eta = factor / L_W (Lemma 4's constant) from W(0) = 0: Lemma 8 of A.
 
@@ -225,9 +173,8 @@ def lemma8_descent(inst: data.AttentionData, steps: int, factor: float = 1.0) ->
     """
     L_W = float(gradients.lipschitz_W(inst))
     eta = factor / L_W
-    with single_thread():
-        res = training.train(inst, param="W", steps=steps, lr=eta, normalized=False, init="zero", record="all")
-    rep = _repeat(inst, len(res.steps))
+    res = training.train(inst, param="W", steps=steps, lr=eta, normalized=False, init="zero", record="all")
+    rep = tile_trials(inst, len(res.steps))
     g2 = np.sum(gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, res.W) ** 2, axis=(-2, -1))
     drop = res.loss[:-1] - res.loss[1:]
     return {"L_W": L_W, "max_increase": float(np.max(-drop)), "min_slack": float(np.min(drop - 0.5 * eta * g2[:-1])),
@@ -242,7 +189,7 @@ def gradient_inner_products(inst: data.AttentionData, W_mm: np.ndarray, radius: 
     """
     W = np.random.default_rng(seed).standard_normal((samples, inst.d, inst.d))
     W *= radius / np.linalg.norm(W, axis=(-2, -1), keepdims=True)
-    rep = _repeat(inst, samples)
+    rep = tile_trials(inst, samples)
     G = gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, W)
     return np.einsum("bij,ij->b", G, W_mm)
 
@@ -259,18 +206,17 @@ def directional_run(inst: data.AttentionData, steps: int, plain_steps: int, lr: 
     W_mm = svm.att_svm(inst.X, inst.Z, inst.opt)
     W0 = np.random.default_rng(seed).standard_normal((inits, inst.d, inst.d))
     W0 *= init_scale / np.linalg.norm(W0, axis=(-2, -1), keepdims=True)
-    rep = _repeat(inst, inits)
+    rep = tile_trials(inst, inits)
     out: dict[str, np.ndarray] = {}
     runs = (("plain", plain_steps, 1.0 / gradients.lipschitz_W(inst), False), ("ngd", steps, lr, True))
-    with single_thread():
-        for name, k_max, step, normalized in runs:
-            record = np.unique(np.concatenate([[0], np.geomspace(1, k_max, 80).astype(np.int64)]))
-            res = training.train(rep, param="W", steps=k_max, lr=step, normalized=normalized, init=W0, record=record)
-            Wk = np.swapaxes(res.W, 0, 1)  # (inits, R, d, d)
-            G = gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, res.W_final)
-            out.update({f"{name}_steps": res.steps, f"{name}_norm": np.linalg.norm(Wk, axis=(-2, -1)),
-                        f"{name}_misalign": metrics.one_minus_corr(Wk, W_mm),
-                        f"{name}_grad": np.linalg.norm(G, axis=(-2, -1))})
+    for name, k_max, step, normalized in runs:
+        record = np.unique(np.concatenate([[0], np.geomspace(1, k_max, 80).astype(np.int64)]))
+        res = training.train(rep, param="W", steps=k_max, lr=step, normalized=normalized, init=W0, record=record)
+        Wk = np.swapaxes(res.W, 0, 1)  # (inits, R, d, d)
+        G = gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, res.W_final)
+        out.update({f"{name}_steps": res.steps, f"{name}_norm": np.linalg.norm(Wk, axis=(-2, -1)),
+                    f"{name}_misalign": metrics.one_minus_corr(Wk, W_mm),
+                    f"{name}_grad": np.linalg.norm(G, axis=(-2, -1))})
     return out
 
 

@@ -32,8 +32,8 @@ import numpy as np
 
 from .. import data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
-from ..heads import LambdaHead
-from .multi_token import derive_seed, mean_or_none
+from ..heads import LambdaHead, project_to_simplex
+from ._common import derive_seed, mean_or_none, tile_trials
 
 _BASE = {"T": 10, "d": 10, "lr": 0.1, "loss": "logistic", "raw_eps": True, "selected_above": 1e-3,
          "masked_below": 1e-4, "taus": list(range(2, 10)), "corr_lambdas": [0.0, 0.1, 0.2, 1.0]}
@@ -56,23 +56,6 @@ PAPER: dict[str, Any] = {
 
 
 # --------------------------------------------------------------------------- Lemma 6 oracle
-
-
-def project_to_simplex(y: Any) -> np.ndarray:
-    """Euclidean projection of each row of ``y`` (..., T) onto the simplex Δ_T.
-
-    The sort-based algorithm of Duchi et al. (2008): with u = y sorted decreasingly,
-    ρ = max{k : u_k − (Σ_{j≤k} u_j − 1)/k > 0}, θ = (Σ_{j≤ρ} u_j − 1)/ρ, and the
-    projection is max(y − θ, 0).
-    """
-    y = np.asarray(y, dtype=np.float64)
-    T = y.shape[-1]
-    u = -np.sort(-y, axis=-1)
-    css = np.cumsum(u, axis=-1) - 1.0
-    positive = u - css / np.arange(1, T + 1) > 0
-    rho = T - np.argmax(positive[..., ::-1], axis=-1)  # last k where the test holds (1-based)
-    theta = np.take_along_axis(css, (rho - 1)[..., None], axis=-1) / rho[..., None]
-    return np.maximum(y - theta, 0.0)
 
 
 def lemma6_oracle(gamma: Any, lam: Any) -> np.ndarray:
@@ -199,12 +182,6 @@ def oracle_checks(trials: int, T: int, d: int, seed: int, taus: tuple[int, ...] 
 # --------------------------------------------------------------------------- the experiment
 
 
-def _replicate(inst: data.AttentionData, times: int) -> data.AttentionData:
-    """The batch repeated ``times`` times (trial-major blocks), one block per λ."""
-    rep = lambda a: np.concatenate([a] * times)  # noqa: E731
-    return data.AttentionData(rep(inst.X), rep(inst.Z), rep(inst.Y), rep(inst.v))
-
-
 def _svm_misalignment(X, Z, W_path, probs, selected) -> dict[str, np.ndarray] | None:
     """1 − corr of the snapshots with W^SVMeq and Gen-SVM W^mm (None if the SVMs fail)."""
     try:
@@ -222,7 +199,7 @@ def _count_sweep(config: dict[str, Any], seed: int) -> dict[str, Any]:
     lams = sorted(set(config["lambdas"]) | set(config["corr_lambdas"]))
     B = config["trials"]
     inst = _problem(B, config["T"], config["d"], derive_seed(seed, 9))
-    big = _replicate(inst, len(lams))
+    big = tile_trials(inst, len(lams))
     lam_arr = np.repeat(lams, B)
     run = train_lambda(big, lam_arr, config["steps"], config["lr"], config["loss"], config["snapshot_every"],
                        config["raw_eps"])

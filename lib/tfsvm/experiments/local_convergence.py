@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import data, metrics, svm, tokens, training
 from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
-from .convergence_types import PARAMS, single_thread
+from .convergence_types import PARAMS
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"n": 6, "T": 8, "d": 10, "trials": 3, "steps": 100, "lr": 0.1, "record_every": 10},
@@ -49,9 +49,8 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     results: dict[str, Any] = {k: {} for k in keys}
     curves: dict[str, Any] = {k: {} for k in keys[:3]}
     for j, param in enumerate(PARAMS):
-        with single_thread():
-            res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"], normalized=True,
-                                 init="default", seed=seed + 1, record=f"every {config['record_every']}", device=device)
+        res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"], normalized=True,
+                             init="default", seed=seed + 1, record=f"every {config['record_every']}", device=device)
         alpha = res.selected
         W_fro, _ = svm.att_svm_batch(inst.X, inst.Z, alpha)
         W_nuc = np.stack([svm.att_svm(inst.X[b], inst.Z[b], alpha[b], norm="nuc") for b in range(inst.trials)])

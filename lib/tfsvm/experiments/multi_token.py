@@ -31,6 +31,7 @@ import numpy as np
 from .. import attention, data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import MLPHead
+from ._common import derive_seed, mean_or_none
 
 RULES = ("no_negative_label", "ambiguous", "no_masked", "svm_failed")
 REFERENCES = ("svmeq", "gensvm", "one_token")
@@ -79,11 +80,6 @@ class Collection:
     removed: dict[str, int]
     candidates: int
     steps: list[int]
-
-
-def derive_seed(*keys: int) -> int:
-    """A reproducible integer seed derived from ``keys`` (numpy ``SeedSequence``)."""
-    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
 
 
 def _head(kind: str, d: int, trials: int, seed: int) -> MLPHead:
@@ -199,11 +195,6 @@ def summarize(col: Collection, gammas: list[float]) -> dict[str, Any]:
                       "count": [int(b.sum()) for b in below]},
         "selected_by_label": _label_selection(col.instances),
     }
-
-
-def mean_or_none(values: Any) -> float | None:
-    """Mean as a float, or None for an empty sample (JSON-friendly)."""
-    return float(np.mean(values)) if np.size(values) else None
 
 
 def run(config: dict[str, Any], seed: int = 0, device: str = "cpu", progress=None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ import numpy as np
 from .. import data, svm
 from ..errors import InfeasibleError, SolverError
 from ..plotting import PARAM_COLORS, new_figure
+from ._common import derive_seed, mean_or_none
 
 #: the five distinct (n, T) settings of Figure 4's six panels: (a) T = 5, n in {5, 10, 15};
 #: (b) n = 5, T in {5, 10, 15}
@@ -37,7 +38,7 @@ DS: tuple[int, ...] = (1, 2, 3, 4, 5, 10, 15, 20)
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"settings": [[5, 5], [10, 5]], "ds": [1, 3, 5, 10], "trials": 3, "rtol": 1e-6},
-    "book": {"settings": [list(s) for s in SETTINGS], "ds": list(DS), "trials": 20, "rtol": 1e-6},
+    "book": {"settings": [list(s) for s in SETTINGS], "ds": list(DS), "trials": 15, "rtol": 1e-6},
     "paper": {"settings": [list(s) for s in SETTINGS], "ds": list(DS), "trials": 100, "rtol": 1e-6},
 }
 
@@ -49,11 +50,6 @@ PAPER: dict[str, Any] = {}
 def key(n: int, T: int) -> str:
     """Results key of a setting, e.g. ``"n5_T10"``."""
     return f"n{n}_T{T}"
-
-
-def _seed(seed: int, *parts: int) -> int:
-    """A deterministic 32-bit seed for one cell of a sweep."""
-    return int(np.random.SeedSequence([seed, *parts]).generate_state(1)[0])
 
 
 def _basis(M: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
@@ -91,10 +87,6 @@ def nuclear_svm(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return U @ res.w.reshape(U.shape[1], V.shape[1]) @ V.T
 
 
-def _mean_or_none(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
-
-
 def run_cell(n: int, T: int, d: int, trials: int, seed: int, rtol: float = 1e-6) -> dict[str, Any]:
     """One point of Figure 4: feasible fraction and mean ranks over the feasible instances."""
     inst = data.unit_sphere_data(n, T, d, seed=seed, trials=trials)
@@ -111,8 +103,8 @@ def run_cell(n: int, T: int, d: int, trials: int, seed: int, rtol: float = 1e-6)
         r_nuc.append(int(svm.numerical_rank(W_nuc, rtol=rtol)))
     return {
         "feasible": float(np.mean(feasible)),
-        "rank_fro": _mean_or_none(r_fro),
-        "rank_nuc": _mean_or_none(r_nuc),
+        "rank_fro": mean_or_none(r_fro),
+        "rank_nuc": mean_or_none(r_nuc),
         "nuc_failed": failed,
     }
 
@@ -132,7 +124,8 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     for n, T in settings:
         cells = {}
         for d in ds:
-            cells[str(d)] = run_cell(n, T, d, config["trials"], _seed(seed, n, T, d), config.get("rtol", 1e-6))
+            cells[str(d)] = run_cell(n, T, d, config["trials"], derive_seed(seed, n, T, d),
+                                     config.get("rtol", 1e-6))
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -177,7 +170,7 @@ def plot(results: dict[str, Any], ax=None):
         bottom.set_xlabel("dimension $d$")
         bottom.set_ylim(-0.05, 1.05)
         top.set_ylim(0, None)
-        top.legend(fontsize=7, ncol=2, loc="lower right")
+        top.legend(fontsize=7, ncol=2, loc="upper left" if col == 0 else "lower right")
         bottom.set_xticks(DS)
         bottom.legend(fontsize=7, loc="lower right")
     return fig
@@ -212,7 +205,7 @@ def feasibility_census(n: int, T: int, d: int, datasets: int, seed: int,
     alphas = all_selections(n, T)
     feasible, min_rank = 0, n * (T - 1)
     for k in range(datasets):
-        inst = data.unit_sphere_data(n, T, d, seed=_seed(seed, n, T, d, k), self_attention=self_attention)
+        inst = data.unit_sphere_data(n, T, d, seed=derive_seed(seed, n, T, d, k), self_attention=self_attention)
         A = len(alphas)
         Xb = np.broadcast_to(inst.X, (A,) + inst.X.shape)
         Zb = np.broadcast_to(inst.Z, (A,) + inst.Z.shape)
@@ -234,7 +227,7 @@ def kkt_census(n: int, T: int, d: int, instances: int, seed: int) -> dict[str, f
     """
     recon, kkt, slack_dual, min_margin = 0.0, 0.0, 0.0, np.inf
     for k in range(instances):
-        inst = data.unit_sphere_data(n, T, d, seed=_seed(seed, n, T, d, k))
+        inst = data.unit_sphere_data(n, T, d, seed=derive_seed(seed, n, T, d, k))
         sol = svm.solve_att_svm(inst.X, inst.Z, inst.opt)
         F, rows = svm.att_features(inst.X, inst.Z, inst.opt)
         W_dual = np.einsum("k,kde->de", sol.duals[rows[:, 0], rows[:, 1]], F)
@@ -260,7 +253,7 @@ def lemma1_census(n: int, T: int, d: int, instances: int, seed: int, rtol: float
     out = {"rank_fro": 0, "rank_nuc": 0, "row_fro": 0.0, "row_nuc": 0.0,
            "fro_gap": np.inf, "nuc_gap": np.inf, "reduced_gap": 0.0}
     for k in range(instances):
-        inst = data.unit_sphere_data(n, T, d, seed=_seed(seed, n, T, d, k))
+        inst = data.unit_sphere_data(n, T, d, seed=derive_seed(seed, n, T, d, k))
         Wf = svm.att_svm(inst.X, inst.Z, inst.opt, norm="fro")
         Wn = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")
         Vz = _basis(inst.Z.T)

@@ -29,7 +29,8 @@ import numpy as np
 from .. import data, metrics, svm, training
 from ..errors import InfeasibleError, SolverError
 from ..plotting import new_figure
-from .rank import _seed, key, nuclear_svm
+from ._common import derive_seed, tile_trials
+from .rank import key, nuclear_svm
 
 #: settings of Figure 10: upper row n = 5, T in {5, 10, 15}; lower row T = 5, n in {5, 10, 15}
 SETTINGS: tuple[tuple[int, int], ...] = ((5, 5), (5, 10), (5, 15), (10, 5), (15, 5))
@@ -74,17 +75,15 @@ def train_all_ranks(inst: data.AttentionData, ms: list[int], steps: int, lr: flo
         Q[:, :, m:] = 0.0
         Ks.append(K)
         Qs.append(Q)
-    rep = lambda a: np.broadcast_to(a[None], (M,) + a.shape).reshape((M * B,) + a.shape[1:])  # noqa: E731
-    batch = data.AttentionData(rep(inst.X), rep(inst.Z), rep(inst.Y), rep(inst.v))
-    return training.train(batch, param="KQ", steps=steps, lr=lr, init=(np.concatenate(Ks), np.concatenate(Qs)),
-                          device=device)
+    init = (np.concatenate(Ks), np.concatenate(Qs))
+    return training.train(tile_trials(inst, M), param="KQ", steps=steps, lr=lr, init=init, device=device)
 
 
 def run_setting(n: int, T: int, config: dict[str, Any], seed: int, device: str = "cpu") -> dict[str, Any]:
     """Final 1 - corr(K Q^T, W*_alpha^mm) per rank m (mean over trials) for one (n, T)."""
     d, ms, B = config["d"], list(config["ms"]), config["trials"]
-    inst = data.unit_sphere_data(n, T, d, seed=_seed(seed, n, T, d), trials=B)
-    res = train_all_ranks(inst, ms, config["steps"], config["lr"], seed=_seed(seed, n, T, d, 1), device=device)
+    inst = data.unit_sphere_data(n, T, d, seed=derive_seed(seed, n, T, d), trials=B)
+    res = train_all_ranks(inst, ms, config["steps"], config["lr"], seed=derive_seed(seed, n, T, d, 1), device=device)
     W_final, alpha = res.W_final, res.selected
     cache: dict[tuple[int, tuple[int, ...]], np.ndarray | None] = {}
     out, opt_frac, failed = {}, {}, 0

