@@ -608,6 +608,6 @@ def test_nuclear_svm_reduced_to_token_and_query_spans_equals_full_sdp():
             continue
         red = svm.solve_att_svm(X, Z, alpha, norm="nuc")
         assert abs(red.value - full.value) <= 1e-7 * full.value
-        np.testing.assert_allclose(red.W, full.W, atol=1e-5 * np.abs(full.W).max())
+        np.testing.assert_allclose(red.W, full.W, atol=1e-4 * np.abs(full.W).max())
         assert red.kkt_residual < 1e-6
         np.testing.assert_allclose(red.margins[~np.isnan(red.margins)].min(), 1.0, atol=1e-7)

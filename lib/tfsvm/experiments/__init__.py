@@ -85,7 +85,12 @@ class Record:
 
 def run_experiment(exp_id: str, scale: str | None = None, seed: int = 0, device: str = "cpu",
                    progress=None, **overrides: Any) -> Record:
-    """Run experiment ``exp_id`` at ``scale`` (default :func:`book_scale`); ``overrides`` replace config entries."""
+    """Run experiment ``exp_id`` at ``scale`` (default :func:`book_scale`); ``overrides`` replace config entries.
+
+    Only the default run of an experiment (no explicit ``scale``, no overrides: what a chapter shows
+    as the figure) is saved to ``$TFSVM_RECORD_DIR``; variations run for checks or exercises are not.
+    """
+    is_default_run = scale is None and not overrides
     scale = book_scale() if scale is None else check_option(scale, "scale", SCALES)
     mod = get_experiment(exp_id)
     config = {**mod.CONFIGS[scale], **overrides}
@@ -97,7 +102,7 @@ def run_experiment(exp_id: str, scale: str | None = None, seed: int = 0, device:
     record = Record(exp_id, time.perf_counter() - t0, {"scale": scale, "seed": seed, **config}, results,
                     getattr(mod, "PAPER", {}))
     record_dir = os.environ.get("TFSVM_RECORD_DIR")
-    if record_dir:
+    if record_dir and is_default_run:
         save_record(record, Path(record_dir))
     return record
 

@@ -602,8 +602,15 @@ def _solve(
             cert = _farkas_certificate(red.dense(), h)
             if cert is not None:
                 raise certificate_error(cert)
-        w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
+        # block-diagonal nuclear SDP when its blocks are cheaper (dense PSD blocks cost ~ size^3)
+        fast = (norm == "nuc" and not p and m > 0
+                and max(shape) * (min(shape) + 1) ** 3 < (shape[0] + shape[1]) ** 3)
+        w, lam, mu = (_nuclear_rows_solve if fast else _cvxpy_solve)(rows.dense(), b, F_eq, b_eq, norm, shape)
         used = "cvxpy"
+        if fast:
+            res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
+            if not np.isfinite(res.kkt_residual) or res.kkt_residual > _ACCURACY:  # fall back to normNuc
+                w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
 
     res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
     res.info["equality_rank"] = eq_rank
@@ -686,6 +693,58 @@ def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
     # undo the scaling (w = w~ beta / s; multipliers: beta / s^2 for 1/2||.||^2, 1 / s for ||.||_*)
     dscale = beta / s**2 if norm != "nuc" else 1.0 / s
     return w * (beta / s), lam * dscale, mu * dscale
+
+
+#: compiled (DPP) cvxpy problems of :func:`_nuclear_rows_solve`, keyed by (m, rows, cols)
+_NUC_CACHE: dict[tuple[int, int, int], tuple] = {}
+
+
+def _nuclear_rows_solve(F, b, F_eq, b_eq, norm, shape):
+    """min ||W||_* s.t. F vec(W) >= b (no equalities) by a block-diagonal SDP, for shape (d1, d2).
+
+    With k = min(d1, d2) and the rows w_r of W (columns if d2 > d1),
+    ``||W||_* = min_{P > 0} 1/2 tr P + 1/2 sum_r w_r^T P^{-1} w_r`` (attained at P = (W^T W)^{1/2}),
+    and each term is a (k+1) x (k+1) LMI (``cvxpy.matrix_frac``) instead of the single
+    (d1+d2) x (d1+d2) block of ``cvxpy.normNuc``: for the reduced Att-SVM* (20 x 5) a solve takes
+    ~0.03 s instead of ~0.13 s. Used when max(d1, d2)(k+1)^3 < (d1+d2)^3 (cheaper blocks). The problem is compiled once per (m, d1, d2) with the data as parameters
+    (DPP), so later solves skip cvxpy's canonicalization. Same scaling and multipliers as
+    :func:`_cvxpy_solve`; the caller verifies the KKT conditions and falls back to it if needed.
+    """
+    import cvxpy as cp
+
+    m, D = F.shape
+    d1, d2 = shape
+    rn = np.linalg.norm(F, axis=1)
+    s = max(float(np.max(rn, initial=0.0)), _TINY)
+    beta = max(float(np.max(np.abs(b), initial=0.0)), _TINY)
+    beta = 1.0 if beta == _TINY else beta
+    key = (m, d1, d2)
+    if key not in _NUC_CACHE:
+        Fp, bp = cp.Parameter((m, D)), cp.Parameter(m)
+        W = cp.Variable((d1, d2))
+        k = min(d1, d2)
+        P = cp.Variable((k, k), PSD=True)
+        vecs = [W[r, :] for r in range(d1)] if d2 <= d1 else [W[:, c] for c in range(d2)]
+        obj = 0.5 * cp.trace(P) + 0.5 * sum(cp.matrix_frac(x, P) for x in vecs)
+        con = Fp @ cp.vec(W, order="C") >= bp
+        _NUC_CACHE[key] = (cp.Problem(cp.Minimize(obj), [con]), Fp, bp, W, con)
+        compile_first = True  # the first solve canonicalises; its numbers differ from re-solves in the last bits
+    else:
+        compile_first = False
+    prob, Fp, bp, W, con = _NUC_CACHE[key]
+    Fp.value, bp.value = F / s, b / beta
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
+            for _ in range(2 if compile_first else 1):  # so every returned solve takes the same path
+                prob.solve(solver=cp.CLARABEL, **CLARABEL_SDP_OPTIONS)
+    except cp.error.SolverError as exc:  # pragma: no cover - solver crash
+        raise SolverError(f"Clarabel failed: {exc}") from exc
+    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or W.value is None:
+        return _cvxpy_solve(F, b, F_eq, b_eq, norm, shape)
+    w = np.asarray(W.value, dtype=float).reshape(-1)
+    lam = np.clip(np.asarray(con.dual_value, dtype=float).reshape(-1), 0, None)
+    return w * (beta / s), lam / s, np.zeros(0)
 
 
 def _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, method) -> MaxMarginResult:
