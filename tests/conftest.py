@@ -54,3 +54,22 @@ def browser():
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# --- no silent skips -------------------------------------------------------------------------
+# A skipped test proves nothing. Every skip must carry a recorded reason, and the run fails if
+# any test was skipped without one (pytest.skip("...") and skip markers with reason= pass).
+_UNEXPLAINED_SKIPS: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not reason or reason.strip() in ("Skipped", "Skipped: ") or "got empty parameter set" in reason:
+            _UNEXPLAINED_SKIPS.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _UNEXPLAINED_SKIPS:
+        print(f"\nskipped without a recorded reason: {_UNEXPLAINED_SKIPS}")
+        session.exitstatus = 1

@@ -120,3 +120,18 @@ def test_dark_mode_keeps_figures_on_white(visit, path):
     for k in range(images.count()):
         bg = images.nth(k).evaluate("el => getComputedStyle(el).backgroundColor")
         assert bg == "rgb(255, 255, 255)", f"{path}: figure background in dark mode is {bg}"
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if "interactive_frames(" in source_of(p)])
+def test_interactive_figures_respond_to_the_slider(visit, path):
+    page, _ = visit(path)
+    sliders = page.locator("div.animation input[type=range]")
+    assert sliders.count() > 0, f"{path}: no interactive figure rendered"
+    for k in range(sliders.count()):
+        slider = sliders.nth(k)
+        img = page.locator("div.animation").nth(k).locator("img").first
+        before = img.get_attribute("src")
+        slider.scroll_into_view_if_needed()
+        slider.evaluate("el => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
+        page.wait_for_function("([el, old]) => el.src !== old", arg=[img.element_handle(), before], timeout=5_000)
+        assert img.evaluate("el => el.naturalWidth") > 0
