@@ -40,9 +40,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 #: values printed by B's notebook (cvxopt), digest §3.4
-PAPER: dict[str, Any] = {
-    "global": {"p_mm_direction": [-0.099, 0.9901], "half_norm_sq": 0.49505},
-    "local": {"p_local": [1.0, 0.0], "half_norm_sq_local": 0.5},
+PAPER: dict[str, Any] = {  # same shape as results[case]["svm"][token]; p^mm ∝ (-0.099, 0.9901) and (1, 0)
+    "global": {"svm": {"0": {"p": [-0.099, 0.9901, 0.0], "half_norm_sq": 0.49505}}},
+    "local": {"svm": {"1": {"p": [1.0, 0.0, 0.0], "half_norm_sq": 0.5}}},
 }
 
 
