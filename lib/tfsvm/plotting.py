@@ -47,17 +47,23 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float
     return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
 
 
-def interactive_frames(fig, draw_frame, n_frames: int, interval_ms: int = 200):
+def interactive_frames(fig, draw_frame, n_frames: int, alt: str, interval_ms: int = 200):
     """A kernel-free interactive figure: every frame is pre-rendered at build time.
 
-    ``draw_frame(k)`` updates ``fig`` to frame ``k``. Returns an ``IPython.display.HTML``
-    object (matplotlib's JavaScript animation export: a slider plus play/step buttons)
-    that works on the static site without a Python kernel.
+    ``draw_frame(k)`` updates ``fig`` to frame ``k``; ``alt`` describes the figure for readers
+    who cannot see it. Returns an ``IPython.display.HTML`` object (matplotlib's JavaScript
+    animation export: a slider plus play/step buttons) that works on the static site without a
+    Python kernel. The export's link to an icon font on a CDN is dropped: the site's theme
+    already ships the icons, and the page must load offline.
     """
+    import re
+
     from IPython.display import HTML
     from matplotlib.animation import FuncAnimation
 
     animation = FuncAnimation(fig, draw_frame, frames=n_frames, interval=interval_ms, blit=False)
     html = animation.to_jshtml(default_mode="once")
     plt.close(fig)
+    html = re.sub(r"<link[^>]*https?://[^>]*>", "", html)
+    html = html.replace("<img id=", f'<img alt="{alt}" id=', 1)
     return HTML(html)
