@@ -309,17 +309,22 @@ def log_softmax(a: Any, dim: int = -1) -> Any:
     return inp.out(torch.log_softmax(inp.tensor(obj), dim=dim))
 
 
+def _checked_XWZ(X: Any, W: Any, Z: Any) -> tuple[_Inputs, torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Validate (X, W, Z) of a public entry point: (inputs, X, W, Z as tensors, sequence queries?)."""
+    inp = _Inputs()
+    Xa, Xo = _tokens(X, inp)
+    Zo, seq = _check_Zseq(Z, Xa, inp)
+    Wt = _check_KQ(W, Xa, inp)
+    return inp, inp.tensor(Xo), Wt, inp.tensor(Zo), seq
+
+
 def attention_logits(X: Any, W: Any, Z: Any) -> Any:
     """Logits a_it = x_itᵀ W z_i, shape (…, n, T) (or (…, n, K, T) for Z of shape (…, n, K, d)).
 
     ``W`` may be a pair (K, Q) meaning W = K Qᵀ.
     """
-    inp = _Inputs()
-    Xa, Xo = _tokens(X, inp)
-    Zo, seq = _check_Zseq(Z, Xa, inp)
-    Wt = _check_KQ(W, Xa, inp)
-    Zt = inp.tensor(Zo)
-    a = _logits(inp.tensor(Xo), Wt, Zt if seq else Zt.unsqueeze(-2))
+    inp, Xt, Wt, Zt, seq = _checked_XWZ(X, W, Z)
+    a = _logits(Xt, Wt, Zt if seq else Zt.unsqueeze(-2))
     return inp.out(a if seq else a.squeeze(-2))
 
 
@@ -328,11 +333,8 @@ def attention_probs(X: Any, W: Any, Z: Any) -> Any:
 
     ``W`` may be a pair (K, Q) meaning W = K Qᵀ.
     """
-    inp = _Inputs()
-    Xa, Xo = _tokens(X, inp)
-    Zo, seq = _check_Zseq(Z, Xa, inp)
-    Wt = _check_KQ(W, Xa, inp)
-    return inp.out(_probs(inp.tensor(Xo), Wt, inp.tensor(Zo), seq=seq))
+    inp, Xt, Wt, Zt, seq = _checked_XWZ(X, W, Z)
+    return inp.out(_probs(Xt, Wt, Zt, seq=seq))
 
 
 def attention_output(X: Any, W: Any, Z: Any, head: Any) -> Any:
