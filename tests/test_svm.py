@@ -159,8 +159,10 @@ def test_nuclear_vs_frobenius_norm_inequalities():
     X, Z, a = feasible_instances(5, 5, 6, 1, start=3)[0]
     fro = svm.solve_att_svm(X, Z, a, norm="fro")
     nuc = svm.solve_att_svm(X, Z, a, norm="nuc")
-    assert nuc.norm == "nuc" and nuc.method == "cvxpy"
+    assert nuc.norm == "nuc" and nuc.method == "cvxopt"  # the dual SDP
     assert nuc.kkt_residual <= 1e-6 and nuc.duality_gap <= 1e-6
+    primal = svm.solve_att_svm(X, Z, a, norm="nuc", method="cvxpy")  # Clarabel on the primal, independently
+    assert primal.method == "cvxpy" and np.isclose(primal.value, nuc.value, rtol=1e-7)
     assert np.isclose(nuc.value, np.linalg.norm(nuc.W, "nuc"))
     assert np.linalg.norm(fro.W) <= np.linalg.norm(nuc.W) * (1 + 1e-7)
     assert np.linalg.norm(nuc.W, "nuc") <= np.linalg.norm(fro.W, "nuc") * (1 + 1e-7)

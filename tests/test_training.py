@@ -3,14 +3,12 @@ regularization path, and their input checks."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 
 from tfsvm import gradients as G
-from tfsvm import training
+from tfsvm import svm, training
 from tfsvm.attention import erm_loss
 from tfsvm.data import (
     gd_paths_2d_data,
@@ -166,27 +164,30 @@ def test_batched_equals_one_by_one_nonlinear_head():
 
 
 def test_huge_norms_stay_finite_and_keep_aligning():
-    """Normalised GD far into saturation: W reaches ‖W‖_F >= 10^4 (η = 1, 2·10^4 steps; with
-    η = 0.1 this is the 10^5-step regime, every step has length η either way); (K, Q) reaches
-    ‖KQᵀ‖_F >= 10^4 within 10^3 steps (‖K‖, ‖Q‖ grow linearly, so ‖KQᵀ‖ quadratically) and is
-    run for 10^4. All iterates are finite, and W(k) keeps aligning with W^mm: 1 − corr at the
-    end is below its value at a tenth of the run."""
-    svm = pytest.importorskip("tfsvm.svm")
+    """10^5 steps of normalised GD, far into saturation (the regime the paper's GD lives in).
+
+    W (η = 0.2): ‖W‖_F passes 10^4, every iterate, loss and softmax is finite, and W(k) is still
+    aligning with W^mm: 1 − corr falls from step 10^4 to 3·10^4 to 10^5.
+    (K, Q) (η = 0.1, no ridge): ‖K Qᵀ‖_F grows quadratically (to ~10^7 here), everything stays
+    finite and K Qᵀ ends aligned with the nuclear-norm W*^mm. Its correlation is not asserted to be
+    monotone: GD on the factors only approaches W*^mm empirically (Figures 1 and 7), and at this
+    norm it drifts by ~10^-4 on this instance (measured 1 − corr = 2e-6 at 10^3 steps, 1.4e-4 at 10^5).
+    """
     inst = unit_sphere_data(2, 3, 2, seed=3, gap=0.2)
     Wmm = svm.att_svm(inst.X, inst.Z, inst.opt)
-    r = training.train(inst, param="W", steps=20_000, lr=1.0, record=[2_000, 20_000])
+    checkpoints = [10_000, 30_000, 100_000]
+    r = training.train(inst, param="W", steps=100_000, lr=0.2, record=checkpoints)
     assert np.all(np.isfinite(r.W)) and np.all(np.isfinite(r.loss)) and np.all(np.isfinite(r.probs_final))
     assert np.linalg.norm(r.W[-1]) >= 1e4
     mis = [1 - corr(W, Wmm) for W in r.W]
-    assert mis[1] < mis[0] < 1e-5
+    assert mis[2] < mis[1] < mis[0] < 1e-6, mis
 
-    rk = training.train(inst, param="KQ", steps=10_000, lr=0.1, ridge=0.0, record=[1_000, 10_000])
+    rk = training.train(inst, param="KQ", steps=100_000, lr=0.1, ridge=0.0, record=checkpoints)
     assert np.all(np.isfinite(rk.W)) and np.all(np.isfinite(rk.K)) and np.all(np.isfinite(rk.Q))
-    assert np.linalg.norm(rk.W[0]) >= 1e3 and np.linalg.norm(rk.W[-1]) >= 1e4
-    assert np.all(np.isfinite(rk.loss)) and rk.max_prob[-1] == 1.0
-    if importlib.util.find_spec("cvxpy") is not None:  # aligned with the nuclear-norm SVM
-        Wst = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")
-        assert 1 - corr(rk.W[-1], Wst) < 1e-3
+    assert np.all(np.isfinite(rk.loss)) and np.all(np.isfinite(rk.probs_final)) and rk.max_prob[-1] == 1.0
+    assert np.linalg.norm(rk.W[0]) >= 1e4
+    Wst = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")  # aligned with the nuclear-norm SVM
+    assert 1 - corr(rk.W[-1], Wst) < 1e-3
     # the default ridge λ = eps also stays finite (its minimiser is finite: the norm saturates)
     rr = training.train(inst, param="KQ", steps=3_000, lr=0.1, record=[3_000])
     assert np.all(np.isfinite(rr.W))
@@ -225,7 +226,6 @@ def test_train_prompt_joint():
 
 
 def test_regularization_path_aligns_with_Wmm():
-    svm = pytest.importorskip("tfsvm.svm")
     inst = unit_sphere_data(2, 3, 3, seed=2, gap=0.3)
     Wmm = svm.att_svm(inst.X, inst.Z, inst.opt)
     radii = [1, 2, 4, 8, 16, 32, 64]
@@ -247,8 +247,6 @@ def test_regularization_path_aligns_with_Wmm():
 
 
 def test_regularization_path_KQ_nuclear_ball():
-    svm = pytest.importorskip("tfsvm.svm")
-    pytest.importorskip("cvxpy")
     inst = unit_sphere_data(2, 3, 3, seed=2, gap=0.3)
     Wst = svm.att_svm(inst.X, inst.Z, inst.opt, norm="nuc")
     radii = [1, 4, 16, 64]
@@ -333,7 +331,7 @@ def test_lambda_head_at_lambda_0_aligns_with_Wmm_under_exact_normalisation():
     """λ = 0 makes the λ-head linear, so normalised GD with autograd and exact normalisation
     (raw_eps=False) must align with W^mm (Theorem 3 of A) even deep in saturation (‖W‖ ~ 300);
     before the cancellation-free softmax backward the correlation was ~0.45."""
-    from tfsvm import data, metrics, svm
+    from tfsvm import data, metrics
     from tfsvm.heads import LambdaHead
 
     inst = data.orthonormal_token_data(10, 10, seed=0, trials=8)
@@ -378,7 +376,7 @@ def test_train_prompt_local_case_exact_normalisation_keeps_local_starts_local():
 def test_theorem9_local_regularization_path_converges_to_W_alpha_mm():
     """cone=(alpha, eps): min L over cone_eps(alpha) ∩ {‖W‖ ≤ R} for a locally-optimal alpha ≠ opt
     stays in the cone and aligns with W_alpha^mm (Theorem 9)."""
-    from tfsvm import svm, tokens
+    from tfsvm import tokens
     from tfsvm.experiments.local_convergence import two_token_example
 
     toy = two_token_example()

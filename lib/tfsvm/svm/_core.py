@@ -483,9 +483,11 @@ def max_margin(
     b : (m,) right-hand sides (default all 1 -- the unit margin).
     F_eq, b_eq : optional (p, D) equality rows and (p,) right-hand sides (default 0).
     norm : "l2" (Euclidean; equals Frobenius for matrices) or "nuc" (nuclear norm of
-        ``w.reshape(shape)``; needs ``shape``; solved by cvxpy + Clarabel).
-    method : "auto" / "active-set" (exact Lawson-Hanson solver, l2 only) or "cvxpy"
-        (Clarabel interior point; for cross-checking).
+        ``w.reshape(shape)``; needs ``shape``; an SDP, see ``method``).
+    method : "auto", "active-set" or "cvxpy". For l2, "auto" = "active-set" (exact
+        Lawson-Hanson solver); for "nuc", "auto" solves the dual SDP with cvxopt and falls back to
+        Clarabel's primal if the KKT check fails. "cvxpy" = Clarabel's interior point on the
+        primal, for cross-checking.
     support_tol : relative tolerance for calling a constraint tight.
     row_names : optional description of each inequality row, used in the
         InfeasibleError message.
@@ -602,15 +604,15 @@ def _solve(
             cert = _farkas_certificate(red.dense(), h)
             if cert is not None:
                 raise certificate_error(cert)
-        # block-diagonal nuclear SDP when its blocks are cheaper (dense PSD blocks cost ~ size^3)
-        fast = (norm == "nuc" and not p and m > 0
-                and max(shape) * (min(shape) + 1) ** 3 < (shape[0] + shape[1]) ** 3)
-        w, lam, mu = (_nuclear_rows_solve if fast else _cvxpy_solve)(rows.dense(), b, F_eq, b_eq, norm, shape)
         used = "cvxpy"
-        if fast:
-            res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
-            if not np.isfinite(res.kkt_residual) or res.kkt_residual > _ACCURACY:  # fall back to normNuc
-                w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
+        if norm == "nuc" and method == "auto":  # the dual SDP first; Clarabel's primal if it falls short
+            sol = _nuclear_dual_solve(rows.dense(), b, F_eq, b_eq, shape)
+            if sol is not None:
+                res = _assemble(rows, b, F_eq, b_eq, *sol, norm, shape, support_tol, "cvxopt")
+                if np.isfinite(res.kkt_residual) and res.kkt_residual <= _ACCURACY:
+                    used, (w, lam, mu) = "cvxopt", sol
+        if used == "cvxpy":
+            w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
 
     res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
     res.info["equality_rank"] = eq_rank
@@ -695,56 +697,47 @@ def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
     return w * (beta / s), lam * dscale, mu * dscale
 
 
-#: compiled (DPP) cvxpy problems of :func:`_nuclear_rows_solve`, keyed by (m, rows, cols)
-_NUC_CACHE: dict[tuple[int, int, int], tuple] = {}
+#: cvxopt settings of :func:`_nuclear_dual_solve`; tighter stops hit zero steps on some problems
+#: (every solution is re-verified by its KKT residual, and Clarabel takes over if it falls short).
+CVXOPT_SDP_OPTIONS: dict[str, Any] = {"abstol": 1e-9, "reltol": 1e-9, "feastol": 1e-9, "maxiters": 200}
 
 
-def _nuclear_rows_solve(F, b, F_eq, b_eq, norm, shape):
-    """min ||W||_* s.t. F vec(W) >= b (no equalities) by a block-diagonal SDP, for shape (d1, d2).
+def _nuclear_dual_solve(F, b, F_eq, b_eq, shape):
+    """min ||W||_* s.t. F vec(W) >= b, F_eq vec(W) = b_eq through its dual SDP; (w, lam, mu) or None.
 
-    With k = min(d1, d2) and the rows w_r of W (columns if d2 > d1),
-    ``||W||_* = min_{P > 0} 1/2 tr P + 1/2 sum_r w_r^T P^{-1} w_r`` (attained at P = (W^T W)^{1/2}),
-    and each term is a (k+1) x (k+1) LMI (``cvxpy.matrix_frac``) instead of the single
-    (d1+d2) x (d1+d2) block of ``cvxpy.normNuc``: for the reduced Att-SVM* (20 x 5) a solve takes
-    ~0.03 s instead of ~0.13 s. Used when max(d1, d2)(k+1)^3 < (d1+d2)^3 (cheaper blocks). The problem is compiled once per (m, d1, d2) with the data as parameters
-    (DPP), so later solves skip cvxpy's canonicalization. Same scaling and multipliers as
-    :func:`_cvxpy_solve`; the caller verifies the KKT conditions and falls back to it if needed.
+    The dual is ``max b^T lam + b_eq^T mu  s.t.  lam >= 0,  ||sum_j lam_j F_j + sum_k mu_k E_k||_2 <= 1``,
+    i.e. one LMI ``[[I, G], [G^T, I]] >= 0`` of size d1 + d2 in only m + p unknowns. cvxopt's
+    interior-point method (Schur-complement KKT system) solves it in milliseconds where the primal
+    ``normNuc`` cone program factorises a dense (d1+d2)^2 / 2 block. The primal comes from the LMI's
+    multiplier ``[[Z11, Z12], [Z12^T, Z22]]``: stationarity gives ``<2 Z12, F_j> = b_j + (slack of
+    lam_j >= 0)`` and ``<2 Z12, E_k> = b_eq_k``, so ``W = 2 Z12`` is feasible and
+    ``||W||_* <= tr Z = dual value``. Same scaling as :func:`_cvxpy_solve`; the caller verifies the KKT
+    conditions. Returns None if cvxopt stops without an optimal status.
     """
-    import cvxpy as cp
+    from cvxopt import matrix, solvers
 
-    m, D = F.shape
-    d1, d2 = shape
-    rn = np.linalg.norm(F, axis=1)
-    s = max(float(np.max(rn, initial=0.0)), _TINY)
-    beta = max(float(np.max(np.abs(b), initial=0.0)), _TINY)
+    m, p, (d1, d2) = F.shape[0], F_eq.shape[0], shape
+    N = d1 + d2
+    s = max(float(np.max(np.linalg.norm(np.vstack([F, F_eq]), axis=1), initial=0.0)), _TINY)
+    beta = max(float(np.max(np.abs(np.concatenate([b, b_eq])), initial=0.0)), _TINY)
     beta = 1.0 if beta == _TINY else beta
-    key = (m, d1, d2)
-    if key not in _NUC_CACHE:
-        Fp, bp = cp.Parameter((m, D)), cp.Parameter(m)
-        W = cp.Variable((d1, d2))
-        k = min(d1, d2)
-        P = cp.Variable((k, k), PSD=True)
-        vecs = [W[r, :] for r in range(d1)] if d2 <= d1 else [W[:, c] for c in range(d2)]
-        obj = 0.5 * cp.trace(P) + 0.5 * sum(cp.matrix_frac(x, P) for x in vecs)
-        con = Fp @ cp.vec(W, order="C") >= bp
-        _NUC_CACHE[key] = (cp.Problem(cp.Minimize(obj), [con]), Fp, bp, W, con)
-        compile_first = True  # the first solve canonicalises; its numbers differ from re-solves in the last bits
-    else:
-        compile_first = False
-    prob, Fp, bp, W, con = _NUC_CACHE[key]
-    Fp.value, bp.value = F / s, b / beta
+    rows = np.vstack([F, F_eq]).reshape(m + p, d1, d2) / s
+    G = np.zeros((N, N, m + p))
+    G[:d1, d1:] = rows.transpose(1, 2, 0)
+    G[d1:, :d1] = rows.transpose(2, 1, 0)
+    Gl = np.hstack([-np.eye(m), np.zeros((m, p))])
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            for _ in range(2 if compile_first else 1):  # so every returned solve takes the same path
-                prob.solve(solver=cp.CLARABEL, **CLARABEL_SDP_OPTIONS)
-    except cp.error.SolverError as exc:  # pragma: no cover - solver crash
-        raise SolverError(f"Clarabel failed: {exc}") from exc
-    if prob.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or W.value is None:
-        return _cvxpy_solve(F, b, F_eq, b_eq, norm, shape)
-    w = np.asarray(W.value, dtype=float).reshape(-1)
-    lam = np.clip(np.asarray(con.dual_value, dtype=float).reshape(-1), 0, None)
-    return w * (beta / s), lam / s, np.zeros(0)
+        sol = solvers.sdp(matrix(-np.concatenate([b, b_eq]) / beta), Gl=matrix(Gl), hl=matrix(np.zeros(m)),
+                          Gs=[matrix(G.reshape(N * N, m + p, order="F"))], hs=[matrix(np.eye(N))],
+                          options={"show_progress": False, **CVXOPT_SDP_OPTIONS})
+    except (ArithmeticError, ValueError):  # a zero step in cvxopt's scaling update
+        return None
+    if sol["status"] != "optimal":
+        return None
+    Zs = np.array(sol["zs"][0]).reshape(N, N, order="F")
+    x = np.array(sol["x"]).ravel()
+    w = 2.0 * Zs[:d1, d1:].reshape(-1)
+    return w * (beta / s), np.clip(x[:m], 0, None) / s, x[m:] / s
 
 
 def _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, method) -> MaxMarginResult:
