@@ -82,6 +82,20 @@ def test_page_loads_without_console_errors_and_math_is_typeset(visit, path):
 
 
 @pytest.mark.parametrize("path", PAGES)
+def test_page_fetches_nothing_from_outside_the_site(browser, site_url, path):
+    # the site must work offline; e.g. a page with saved ipywidgets state would load the widget
+    # manager from a CDN (the live explorers, tfsvm.plotting.explore, create no widget in the build)
+    context = browser.new_context()
+    page = context.new_page()
+    outside: list[str] = []
+    page.on("request", lambda request: None if request.url.startswith((site_url, "data:", "blob:", "about:"))
+            else outside.append(request.url))
+    page.goto(f"{site_url}/{path}", wait_until="load")
+    context.close()
+    assert not outside, f"{path} requests resources from outside the site: {outside}"
+
+
+@pytest.mark.parametrize("path", PAGES)
 def test_images_load_and_have_alt_text(visit, path):
     page, _ = visit(path)
     images = page.locator("article img")

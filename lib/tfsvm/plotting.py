@@ -8,6 +8,12 @@ the site is shown in dark mode.
 
 from __future__ import annotations
 
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from typing import Any
+
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 
@@ -67,3 +73,41 @@ def interactive_frames(fig, draw_frame, n_frames: int, alt: str, interval_ms: in
     html = re.sub(r"<link[^>]*https?://[^>]*>", "", html)
     html = html.replace("<img id=", f'<img alt="{alt}" id=', 1)
     return HTML(html)
+
+
+def explore(callback: Callable[..., Any], button: str = "Train", **controls: Any):
+    """A figure the reader can recompute: ``callback(**settings)`` returns a matplotlib figure.
+
+    Always displays ``callback()``, the figure for the callback's default arguments, as a normal
+    (static) output. In a live notebook (Binder, Colab, a local Jupyter) it also displays a form
+    built by ``ipywidgets.interactive`` and returns it: ``controls`` maps argument names to
+    ipywidgets abbreviations, ``(min, max, step)`` for a slider or a list of ``(label, value)``
+    pairs for a drop-down, each starting at the callback's default; arguments without a control
+    keep their default. The callback runs only when the reader presses ``button``, because
+    training takes a second or more and dragging a slider would otherwise start it many times.
+
+    During the book build (the build sets ``TFSVM_RECORD_DIR`` for the kernels, see
+    ``tools/tfsvm_book.py``) no widget is created and None is returned: a static page has no kernel
+    to run the callback, and any widget state saved in the notebook makes Jupyter Book load the
+    widget manager from a CDN, which fails on the offline site.
+    """
+    from IPython.display import display
+
+    figure = callback()
+    plt.close(figure)
+    display(figure)
+    if os.environ.get("TFSVM_RECORD_DIR"):
+        return None
+    import ipywidgets
+
+    @functools.wraps(callback)
+    def rerun(**settings: Any):
+        new = callback(**settings)
+        plt.close(new)  # shown once, by the form (auto_display), not again by the inline backend
+        return new
+
+    settings = {name: controls.get(name, ipywidgets.fixed(p.default))
+                for name, p in inspect.signature(callback).parameters.items()}
+    form = ipywidgets.interactive(rerun, {"manual": True, "manual_name": button, "auto_display": True}, **settings)
+    display(form)
+    return form

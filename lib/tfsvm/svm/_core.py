@@ -600,18 +600,18 @@ def _solve(
         mu = np.linalg.lstsq(F_eq.T, w - rows.adjoint(lam), rcond=None)[0] if p else np.zeros(0)
         used = "active-set"
     else:
-        if np.any(h > 0) and m:  # feasibility first (same constraint set for every norm)
-            cert = _farkas_certificate(red.dense(), h)
-            if cert is not None:
-                raise certificate_error(cert)
         used = "cvxpy"
-        if norm == "nuc" and method == "auto":  # the dual SDP first; Clarabel's primal if it falls short
+        if norm == "nuc" and method == "auto":  # the dual SDP first; a verified solution proves feasibility
             sol = _nuclear_dual_solve(rows.dense(), b, F_eq, b_eq, shape)
             if sol is not None:
                 res = _assemble(rows, b, F_eq, b_eq, *sol, norm, shape, support_tol, "cvxopt")
                 if np.isfinite(res.kkt_residual) and res.kkt_residual <= _ACCURACY:
                     used, (w, lam, mu) = "cvxopt", sol
         if used == "cvxpy":
+            if np.any(h > 0) and m:  # feasibility (same constraint set for every norm), then Clarabel
+                cert = _farkas_certificate(red.dense(), h)
+                if cert is not None:
+                    raise certificate_error(cert)
             w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
 
     res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
