@@ -166,7 +166,9 @@ def _tokens(X: Any, inp: _Inputs, name: str = "X") -> tuple[np.ndarray, Any]:
 
 def _logits(X: torch.Tensor, W: torch.Tensor, Zq: torch.Tensor) -> torch.Tensor:
     """a_ikt = x_itᵀ W z_ik for X (…, n, T, d), W (…, d, d) or (d, d), Zq (…, n, K, d) → (…, n, K, T)."""
-    Wz = Zq @ W.transpose(-1, -2).unsqueeze(-3)  # (…, n, K, d): rows (W z_ik)ᵀ
+    n, K = Zq.shape[-3], Zq.shape[-2]
+    # rows (W z_ik)ᵀ as one product per trial, (…, nK, d) @ (…, d, d): no per-sequence copies of W
+    Wz = (Zq.flatten(-3, -2) @ W.transpose(-1, -2)).unflatten(-2, (n, K))  # (…, n, K, d)
     return Wz @ X.transpose(-1, -2)
 
 

@@ -157,8 +157,12 @@ class MLPHead(Head):
         return self.V.shape[-2]
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        V = _expand(self._p("V", x), x, 2)
-        return torch.relu((x.unsqueeze(-2) @ V).squeeze(-2)).sum(-1)
+        V = self._p("V", x)  # (d, k) or (trials..., d, k)
+        _expand(V, x, 2)  # shape check only
+        nb = V.ndim - 2
+        # one product per trial, (trials, rest, d) @ (trials, d, k): no per-sequence copies of V
+        xs = x.reshape(x.shape[:nb] + (-1, x.shape[-1]))
+        return torch.relu(xs @ V).sum(-1).reshape(x.shape[:-1])
 
     def __repr__(self) -> str:
         return f"MLPHead(d={self.d}, k={self.V.shape[-1]}, batch_shape={self.batch_shape})"

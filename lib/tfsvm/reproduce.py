@@ -5,12 +5,17 @@
 
 Writes ``OUT/summary.json`` (experiment id -> {"seconds", "config", "results", "paper"}),
 one figure ``OUT/<id>.png`` per experiment, and a progress bar per experiment on stderr.
+With ``--jobs J`` (default: the number of CPU cores) the experiments run in J worker processes,
+longest first; every experiment has its own seeds, so the results do not depend on J, and
+"seconds" is each experiment's own wall time (while sharing the machine with the others).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import queue
 import sys
 import time
 from collections.abc import Sequence
@@ -61,21 +66,95 @@ def save_figure(record: Record, out: Path) -> Path | None:
     return path
 
 
-def reproduce(ids: Sequence[str], scale: str, out: Path, seed: int = 0, device: str = "cpu") -> dict:
-    """Run ``ids`` at ``scale``; write records, figures and ``summary.json`` into ``out``."""
+#: paper-scale cost order (measured, most expensive first): the parallel run starts these first
+LONGEST_FIRST = ("multi_token", "global_probability", "rank_sensitivity", "convergence_types", "lambda_head",
+                 "rank", "local_convergence", "sequential_causal", "gd_paths_2d", "prompt_multi_input",
+                 "joint_training", "prompt_single_input")
+
+
+def reproduce(ids: Sequence[str], scale: str, out: Path, seed: int = 0, device: str = "cpu", jobs: int = 1) -> dict:
+    """Run ``ids`` at ``scale`` in ``jobs`` processes; write records, figures and ``summary.json`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    summary = {}
-    for exp_id in ids:
-        bar = ProgressBar(exp_id)
-        record = run_experiment(exp_id, scale=scale, seed=seed, device=device, progress=bar)
-        bar(1, 1)
-        bar.close()
+    summary: dict = {}
+
+    def finish(record: Record) -> None:
         save_record(record, out / "records")
         save_figure(record, out)
-        summary[exp_id] = record.to_json()
-        (out / "summary.json").write_text(json.dumps(summary, indent=1, allow_nan=False))
-        print(f"{exp_id}: {record.seconds:.1f} s", file=sys.stderr)
-    return summary
+        summary[record.id] = record.to_json()
+        ordered = {k: summary[k] for k in ids if k in summary}  # summary.json in the order asked for
+        (out / "summary.json").write_text(json.dumps(ordered, indent=1, allow_nan=False))
+        print(f"{record.id}: {record.seconds:.1f} s", file=sys.stderr)
+
+    if jobs <= 1 or len(ids) <= 1:
+        for exp_id in ids:
+            bar = ProgressBar(exp_id)
+            record = run_experiment(exp_id, scale=scale, seed=seed, device=device, progress=bar)
+            bar(1, 1)
+            bar.close()
+            finish(record)
+    else:
+        _run_parallel(ids, scale, seed, device, jobs, finish)
+    return {k: summary[k] for k in ids}
+
+
+def _run_parallel(ids: Sequence[str], scale: str, seed: int, device: str, jobs: int, finish) -> None:
+    """Experiments in ``jobs`` spawned processes, longest first; one status line of per-experiment bars."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")
+    order = sorted(ids, key=lambda k: LONGEST_FIRST.index(k) if k in LONGEST_FIRST else len(LONGEST_FIRST))
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        updates = manager.Queue()
+        pending = {pool.submit(_worker, k, scale, seed, device, updates) for k in order}
+        status = StatusLine()
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    status.update(*updates.get_nowait())
+                except queue.Empty:
+                    break
+            for fut in done:
+                record = fut.result()
+                status.clear()
+                finish(record)
+                status.forget(record.id)
+            status.draw()
+        status.clear()
+
+
+def _worker(exp_id: str, scale: str, seed: int, device: str, updates) -> Record:
+    """One experiment in a worker process, reporting ``(id, done, total)`` progress to ``updates``."""
+    return run_experiment(exp_id, scale=scale, seed=seed, device=device,
+                          progress=lambda done, total: updates.put((exp_id, done, total)))
+
+
+class StatusLine:
+    """The progress bars of the running experiments, side by side on one stderr line."""
+
+    def __init__(self, width: int = 12, stream=sys.stderr) -> None:
+        self.width, self.stream = width, stream
+        self.bars: dict[str, tuple[int, int]] = {}
+        self.start = time.perf_counter()
+
+    def update(self, exp_id: str, done: int, total: int) -> None:
+        self.bars[exp_id] = (done, total)
+
+    def forget(self, exp_id: str) -> None:
+        self.bars.pop(exp_id, None)
+
+    def draw(self) -> None:
+        parts = []
+        for exp_id, (done, total) in self.bars.items():
+            filled = int(round(self.width * min(done / total, 1.0))) if total > 0 else 0
+            parts.append(f"{exp_id} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
+        self.stream.write(f"\r{'  '.join(parts)}  {time.perf_counter() - self.start:6.1f}s\033[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        self.stream.write("\r\033[K")
+        self.stream.flush()
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -85,6 +164,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", nargs="+", metavar="ID", choices=IDS, help="run only these experiments")
     parser.add_argument("--seed", type=int, default=0, help="master seed (default 0)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="experiments run in this many worker processes (default: the number of CPU cores)")
     return parser.parse_args(argv)
 
 
@@ -95,8 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if args.device.startswith("cuda") and not torch.cuda.is_available():
             raise OptionError(f"device {args.device!r} requested but no CUDA device is available")
+    if args.jobs < 1:
+        raise OptionError(f"--jobs must be >= 1, got {args.jobs}")
     t0 = time.perf_counter()
-    reproduce(args.only or IDS, args.scale, args.out, seed=args.seed, device=args.device)
+    reproduce(args.only or IDS, args.scale, args.out, seed=args.seed, device=args.device, jobs=args.jobs)
     print(f"total: {time.perf_counter() - t0:.1f} s; summary in {args.out / 'summary.json'}", file=sys.stderr)
     return 0
 
