@@ -126,6 +126,7 @@ def _run_parallel(ids: Sequence[str], scale: str, seed: int, device: str, jobs: 
 
 def _worker(exp_id: str, scale: str, seed: int, device: str, updates) -> Record:
     """One experiment in a worker process, reporting ``(id, done, total)`` progress to ``updates``."""
+    updates.put((exp_id, 0, 0))  # started: shown before its first sweep cell finishes
     return run_experiment(exp_id, scale=scale, seed=seed, device=device,
                           progress=lambda done, total: updates.put((exp_id, done, total)))
 
@@ -148,7 +149,8 @@ class StatusLine:
         parts = []
         for exp_id, (done, total) in self.bars.items():
             filled = int(round(self.width * min(done / total, 1.0))) if total > 0 else 0
-            parts.append(f"{exp_id} [{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}")
+            count = f"{done}/{total}" if total > 0 else "started"
+            parts.append(f"{exp_id} [{'#' * filled}{'.' * (self.width - filled)}] {count}")
         self.stream.write(f"\r{'  '.join(parts)}  {time.perf_counter() - self.start:6.1f}s\033[K")
         self.stream.flush()
 

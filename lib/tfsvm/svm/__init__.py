@@ -6,7 +6,8 @@ Paper A (arXiv 2308.16898 v1):
   and (Att-SVM*) (nuclear norm, (K,Q)-parameterization with m = d) for any selection
   alpha (A §2.1, Definition 2, §5.3). Frobenius problems are solved *exactly* by a
   Lawson-Hanson least-distance / NNLS active-set solver with refinement (KKT residual
-  ~1e-12); nuclear problems by cvxpy + Clarabel with tight tolerances.
+  ~1e-12); nuclear problems through their dual SDP by cvxopt (Clarabel on the primal as
+  fallback and cross-check), every solution verified by its KKT residual.
 * :func:`att_svm_batch` -- many Frobenius instances at once (infeasible ones flagged).
 * :func:`gen_svm`, :func:`finite_part`, :func:`svm_equivalence` -- A §6, eqs. (6), (7).
 * :func:`seq_svm`, :func:`causal_svm` -- A §7, eq. (11).

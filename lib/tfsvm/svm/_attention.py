@@ -179,7 +179,8 @@ class SVMSolution:
         slackness and dual infeasibility.
     duality_gap : relative primal-dual gap.
     alpha : (n,) the selection.
-    method : "active-set" (exact Lawson-Hanson solver) or "cvxpy" (Clarabel).
+    method : the solver that produced W: "active-set" (exact Lawson-Hanson), "cvxopt" (nuclear
+        norm, dual SDP) or "cvxpy" (Clarabel).
     """
 
     W: np.ndarray
@@ -234,7 +235,7 @@ def solve_att_svm(
     norm : "fro" -- W-parameterization, Frobenius norm (Att-SVM), solved exactly by the
         Lawson-Hanson active-set solver (``method="cvxpy"`` for a Clarabel cross-check);
         "nuc" -- (K,Q)-parameterization with m = d, nuclear norm (Att-SVM*), an SDP solved
-        by cvxpy + Clarabel with tight tolerances.
+        through its dual by cvxopt (``method="cvxpy"``: Clarabel on the primal, for cross-checks).
     rank : optional m. If the convex solution has numerical rank <= m it is returned
         (it also solves the rank-constrained problem); otherwise SolverError, since the
         rank-constrained problem is non-convex (Lemma 3 of A). Lemma 1 guarantees

@@ -104,7 +104,7 @@ class MaxMarginResult:
     kkt_residual : max of relative stationarity, primal infeasibility,
         complementary slackness and dual infeasibility.
     duality_gap : relative gap between primal and dual objectives.
-    method : "active-set" or "cvxpy".
+    method : the solver used: "active-set", "cvxopt" (nuclear dual SDP) or "cvxpy" (Clarabel).
     """
 
     w: np.ndarray
