@@ -26,17 +26,23 @@ from .errors import OptionError, ShapeError
 __all__ = ["Head", "LinearHead", "MLPHead", "LambdaHead", "make_head", "HEADS", "project_to_simplex"]
 
 
-def _expand(p: torch.Tensor, x: torch.Tensor, core_ndim: int) -> torch.Tensor:
-    """Reshape a parameter (batch..., core...) so that it broadcasts against x (batch..., rest..., d)."""
+def _trial_dims(p: torch.Tensor, x: torch.Tensor, core_ndim: int) -> int:
+    """Number of trial dimensions of a parameter (batch..., core...), checked against the leading
+    dimensions of the head input x (batch..., rest..., d)."""
     nb = p.ndim - core_ndim
-    rest = x.ndim - 1 - nb
-    if rest < 0:
+    if x.ndim - 1 - nb < 0:
         raise ShapeError(f"head input has shape {tuple(x.shape)}, too few dimensions for a head with trial shape {tuple(p.shape[:nb])}")
     if nb and tuple(x.shape[:nb]) != tuple(p.shape[:nb]):
         raise ShapeError(
             f"head has trial shape {tuple(p.shape[:nb])} but its input has leading shape {tuple(x.shape[:nb])}"
         )
-    return p.reshape(tuple(p.shape[:nb]) + (1,) * rest + tuple(p.shape[nb:]))
+    return nb
+
+
+def _expand(p: torch.Tensor, x: torch.Tensor, core_ndim: int) -> torch.Tensor:
+    """Reshape a parameter (batch..., core...) so that it broadcasts against x (batch..., rest..., d)."""
+    nb = _trial_dims(p, x, core_ndim)
+    return p.reshape(tuple(p.shape[:nb]) + (1,) * (x.ndim - 1 - nb) + tuple(p.shape[nb:]))
 
 
 class Head:
@@ -158,8 +164,7 @@ class MLPHead(Head):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         V = self._p("V", x)  # (d, k) or (trials..., d, k)
-        _expand(V, x, 2)  # shape check only
-        nb = V.ndim - 2
+        nb = _trial_dims(V, x, 2)
         # one product per trial, (trials, rest, d) @ (trials, d, k): no per-sequence copies of V
         xs = x.reshape(x.shape[:nb] + (-1, x.shape[-1]))
         return torch.relu(xs @ V).sum(-1).reshape(x.shape[:-1])

@@ -598,30 +598,34 @@ def _solve(
         w = w0 + sol.y
         lam = sol.lam
         mu = np.linalg.lstsq(F_eq.T, w - rows.adjoint(lam), rcond=None)[0] if p else np.zeros(0)
-        used = "active-set"
+        res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, "active-set")
     else:
-        used = "cvxpy"
+        res = None
         if norm == "nuc" and method == "auto":  # the dual SDP first; a verified solution proves feasibility
             sol = _nuclear_dual_solve(rows.dense(), b, F_eq, b_eq, shape)
             if sol is not None:
                 res = _assemble(rows, b, F_eq, b_eq, *sol, norm, shape, support_tol, "cvxopt")
-                if np.isfinite(res.kkt_residual) and res.kkt_residual <= _ACCURACY:
-                    used, (w, lam, mu) = "cvxopt", sol
-        if used == "cvxpy":
+                if not _verified(res):
+                    res = None
+        if res is None:
             if np.any(h > 0) and m:  # feasibility (same constraint set for every norm), then Clarabel
                 cert = _farkas_certificate(red.dense(), h)
                 if cert is not None:
                     raise certificate_error(cert)
             w, lam, mu = _cvxpy_solve(rows.dense(), b, F_eq, b_eq, norm, shape)
-
-    res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, used)
+            res = _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, "cvxpy")
     res.info["equality_rank"] = eq_rank
-    if not np.isfinite(res.kkt_residual) or res.kkt_residual > _ACCURACY:
+    if not _verified(res):
         raise SolverError(
-            f"the {used} solver reached only KKT residual {res.kkt_residual:.2e} (> {_ACCURACY:g}); "
+            f"the {res.method} solver reached only KKT residual {res.kkt_residual:.2e} (> {_ACCURACY:g}); "
             "the problem is badly conditioned (nearly infeasible or nearly duplicate constraints)"
         )
     return res
+
+
+def _verified(res: MaxMarginResult) -> bool:
+    """Is the KKT residual finite and at most the accuracy every solve must reach?"""
+    return bool(np.isfinite(res.kkt_residual) and res.kkt_residual <= _ACCURACY)
 
 
 def _eliminate(F_eq: np.ndarray, b_eq: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -646,6 +650,14 @@ def _eliminate(F_eq: np.ndarray, b_eq: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return w0, Pn, r
 
 
+def _scales(F, b, F_eq, b_eq) -> tuple[float, float]:
+    """(s, beta): the largest row norm and the largest right-hand side (1 if all are 0). Both
+    interior-point solvers work in units where rows have norm <= 1 and right-hand sides <= 1."""
+    s = max(float(np.max(np.linalg.norm(np.vstack([F, F_eq]), axis=1), initial=0.0)), _TINY)
+    beta = float(np.max(np.abs(np.concatenate([b, b_eq])), initial=0.0))
+    return s, (beta if beta > _TINY else 1.0)
+
+
 def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
     """Clarabel (interior point, tight tolerances) on the same problem; returns w, lam, mu.
 
@@ -657,11 +669,7 @@ def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
     m, D = F.shape
     if shape is None:
         shape = (D, 1)
-    rn = np.linalg.norm(np.vstack([F, F_eq]), axis=1)
-    s = max(float(np.max(rn, initial=0.0)), _TINY)
-    beta = max(float(np.max(np.abs(np.concatenate([b, b_eq])), initial=0.0)), _TINY)
-    if beta == _TINY:
-        beta = 1.0
+    s, beta = _scales(F, b, F_eq, b_eq)
     F, F_eq, b, b_eq = F / s, F_eq / s, b / beta, b_eq / beta
     W = cp.Variable(shape)
     x = cp.vec(W, order="C")
@@ -718,9 +726,7 @@ def _nuclear_dual_solve(F, b, F_eq, b_eq, shape):
 
     m, p, (d1, d2) = F.shape[0], F_eq.shape[0], shape
     N = d1 + d2
-    s = max(float(np.max(np.linalg.norm(np.vstack([F, F_eq]), axis=1), initial=0.0)), _TINY)
-    beta = max(float(np.max(np.abs(np.concatenate([b, b_eq])), initial=0.0)), _TINY)
-    beta = 1.0 if beta == _TINY else beta
+    s, beta = _scales(F, b, F_eq, b_eq)
     rows = np.vstack([F, F_eq]).reshape(m + p, d1, d2) / s
     G = np.zeros((N, N, m + p))
     G[:d1, d1:] = rows.transpose(1, 2, 0)
