@@ -127,25 +127,57 @@ def test_scaled_gradient_locally_optimal_selection():
     np.testing.assert_allclose(np.exp(M) * Gs, ref, rtol=1e-10, atol=1e-300)
 
 
-@pytest.mark.parametrize("scale", [1.0, 30.0, 1e3, 1e5])
-def test_both_kernels_agree(monkeypatch, scale):
-    """The O(T²) pairwise and the O(T) reference-token kernels give the same scaled weights,
-    from a flat softmax to complete saturation (where the raw weights underflow)."""
+def _pairwise_reference(ls: np.ndarray, gam: np.ndarray, lp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Independent reference for the scaled logit weights: every pair term
+    −ℓ′ s_t s_τ (γ_t − γ_τ) from its logarithm, the largest factored out per trial (first axis)."""
+    dg = gam[..., :, None] - gam[..., None, :]
+    with np.errstate(divide="ignore"):
+        P = ls[..., :, None] + ls[..., None, :] + np.log(np.abs(dg)) + lp[..., None, None]
+    M = P.reshape(P.shape[0], -1).max(-1)
+    q = (np.sign(dg) * np.exp(P - M.reshape((-1,) + (1,) * (P.ndim - 1)))).sum(-1)
+    return q, M
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.0, 30.0, 1e3, 1e5])
+@pytest.mark.parametrize("T", [2, 5, 12])
+def test_scaled_logit_weights_match_pairwise_terms(scale, T):
+    """The reference-token kernel equals the sum of the pair terms, each formed from its logarithm,
+    from a flat softmax (scale 0: every token tied) to complete saturation (where the raw weights
+    underflow), up to the per-trial scale. Tolerance: the exponents log s are as large as the
+    logits, so their rounding (|log s|·ε) is the conditioning of any method."""
     from tfsvm.losses import logistic
 
-    rng = np.random.default_rng(0)
-    a = torch.tensor(scale * rng.standard_normal((3, 4, 12)))
-    gam = torch.tensor(rng.standard_normal((3, 4, 12)))
+    rng = np.random.default_rng(T)
+    a = torch.tensor(scale * rng.standard_normal((3, 4, T)))
+    gam = torch.tensor(rng.standard_normal((3, 4, T)))
     ls = torch.log_softmax(a, -1)
-    monkeypatch.setattr(G, "PAIRWISE_MAX_T", 100)
-    q1, M1, u1, _ = G.scaled_logit_weights(ls, gam, logistic)
-    monkeypatch.setattr(G, "PAIRWISE_MAX_T", 2)
-    q2, M2, u2, _ = G.scaled_logit_weights(ls, gam, logistic)
-    np.testing.assert_allclose(u1.numpy(), u2.numpy(), rtol=1e-12, atol=1e-15)
-    w1 = (q1 * torch.exp(M1 - M2)[:, None, None]).numpy()
-    q2 = q2.numpy()
-    assert np.abs(w1 - q2).max() <= 1e-10 * np.abs(q2).max()
-    assert np.all(np.isfinite(q2)) and np.abs(q2).max() > 0.1
+    q, M, u, s, ls2 = G.scaled_logit_weights(a, gam, logistic)
+    np.testing.assert_allclose(ls2.numpy(), ls.numpy(), rtol=1e-14, atol=1e-12)
+    np.testing.assert_allclose(s.numpy(), np.exp(ls.numpy()), rtol=1e-13, atol=1e-300)
+    ref, Mref = _pairwise_reference(ls.numpy(), gam.numpy(), logistic.log_neg_deriv(u).numpy())
+    np.testing.assert_allclose(u.numpy(), (np.exp(ls.numpy()) * gam.numpy()).sum(-1), rtol=1e-13, atol=1e-15)
+    w = q.numpy() * np.exp(M.numpy() - Mref)[:, None, None]
+    tol = 64 * np.finfo(float).eps * (1.0 + np.abs(ls.numpy()).max())
+    assert np.abs(w - ref).max() <= tol * np.abs(ref).max()
+    assert np.all(np.isfinite(q.numpy())) and np.abs(q.numpy()).max() > 1e-3
+
+
+def test_scaled_logit_weights_masked_tokens_and_given_output():
+    """Masked tokens (log s = −inf) get weight 0; a head's own output u replaces γᵀs in ℓ′."""
+    from tfsvm.losses import logistic
+
+    rng = np.random.default_rng(1)
+    a = torch.tensor(5 * rng.standard_normal((2, 3, 4)))
+    a[..., 2:] = -np.inf
+    a[0, 0, 1] = -np.inf  # a row with a single visible token
+    gam = torch.tensor(rng.standard_normal((2, 3, 4)))
+    ls = torch.log_softmax(a, -1)
+    uu = torch.tensor(rng.standard_normal((2, 3)))
+    q, M, u, _, _ = G.scaled_logit_weights(a, gam, logistic, u=uu)
+    assert torch.equal(u, uu)
+    assert torch.all(q[..., 2:] == 0) and torch.all(q[0, 0] == 0)
+    ref, Mref = _pairwise_reference(ls[..., :2].numpy(), gam[..., :2].numpy(), logistic.log_neg_deriv(uu).numpy())
+    np.testing.assert_allclose(q[..., :2].numpy() * np.exp(M.numpy() - Mref)[:, None, None], ref, rtol=1e-12, atol=1e-14)
 
 
 def test_lipschitz_W_formula():

@@ -14,16 +14,21 @@ raw gradient (13) becomes smaller than any float64 (it decays like e^{−c‖W�
 only needs its *direction*, so :func:`grad_W` can return ``(G, log_scale)`` with
 ∇L(W) = exp(log_scale)·G and ‖G‖ of order one (:func:`scaled_logit_weights`). It uses
 
-    (diag(s) − ssᵀ)γ = s ⊙ (γ − sᵀγ),   (s ⊙ (γ − sᵀγ))_t = Σ_τ s_t s_τ (γ_t − γ_τ),
+    (diag(s) − ssᵀ)γ = s ⊙ (γ − sᵀγ),   (s ⊙ (γ − sᵀγ))_t = Σ_τ s_t s_τ (γ_t − γ_τ).
 
-and forms each pair term ℓ′(u_i) s_it s_iτ (γ_it − γ_iτ) from its logarithm
-log(−ℓ′(u_i)) + log s_it + log s_iτ + log|γ_it − γ_iτ| (log-softmax never underflows), then
-factors out the largest one per trial. No term suffers cancellation or underflow before the
-factoring, whatever ‖W‖ is and whichever token (globally or only locally optimal) the softmax
-selects. (Writing γ_t − u with u = sᵀγ instead would cancel catastrophically: u equals the
-selected token's score to within e^{−c‖W‖}.) For long sequences (T > ``PAIRWISE_MAX_T``) an
-O(T) equivalent is used (:func:`softmax_score_terms`): γ_t − u = (γ_t − γ_r) + δ with r the
-currently selected token and δ = γ_r − u obtained as a difference of two log-sum-exps. The same kernel handles several queries per
+Writing γ_t − u with u = sᵀγ would cancel catastrophically (u equals the selected token's score
+to within e^{−c‖W‖}), so every term keeps its exact score difference. With r the currently
+selected token (largest s_t) the pair weights factor as
+
+    s_t s_τ = e^{2 L1} · h_t h_τ,   h_τ = exp(log s_τ − L1) ∈ [0, 1],  h_r = 1,
+
+and each pair term is assembled from one h (≤ 1) and one k_t = exp(log s_t + L1 + log(−ℓ′) − M)
+(≤ 1 for t ≠ r), where M, one per trial, is the logarithm of the largest pair weight
+−ℓ′ · s_r s_runner-up over the sequences (:func:`scaled_logit_weights`). Log-softmax never
+underflows, the score differences γ_t − γ_r are exact, and the row of r is summed from its own
+pair terms, so nothing cancels or underflows before the factoring, whatever ‖W‖ is and
+whichever token (globally or only locally optimal) the softmax selects. The cost is O(T) per
+sequence with 2T exponentials. The same kernel handles several queries per
 sequence (A §7: Z of shape (…, n, K, d), labels (…, n, K)) and the causal mask (token t hidden
 from output k when t > k).
 """
@@ -41,83 +46,49 @@ from .attention import _Inputs, _check_Zseq, _logits, _tokens, causal_mask
 from .errors import ShapeError
 from .losses import Loss, get_loss
 
-__all__ = ["grad_W", "grad_KQ", "lipschitz_W", "LinearProblem", "pair_constants", "scaled_logit_weights", "softmax_score_terms"]
-
-
-_LOG_ZERO = -1e300  # stands for log 0 in pair_constants: keeps every pair term finite (no NaN from −inf − (−inf))
-
-
-def pair_constants(gam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """log|γ_t − γ_τ| and sign(γ_t − γ_τ), shape (…, T, T); ties and the diagonal get
-    log = −1e300 (exp → 0) and sign 0."""
-    dg = gam.unsqueeze(-1) - gam.unsqueeze(-2)
-    return torch.log(dg.abs()).clamp(min=_LOG_ZERO), torch.sign(dg)
-
-
-#: Up to this many tokens per sequence the pairwise O(T²) kernel is used (fewest tensor ops);
-#: above it the O(T) reference-token kernel (fewer flops). Both are exact; see the module docstring.
-PAIRWISE_MAX_T = 8
-
-
-def softmax_score_terms(ls: torch.Tensor, gam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """O(T) companion of the pairwise kernel: (u, log|γ − u|, sign(γ − u)) for log-probabilities
-    ``ls`` and scores ``gam`` (…, T), u = Σ_t s_t γ_t, accurate for saturated softmaxes.
-
-    With r = argmax_t s_t, δ = Σ_t s_t (γ_r − γ_t) = A − B, where A (B) sums over the tokens
-    scoring below (above) r, both as log-sum-exps; then γ_t − u = (γ_t − γ_r) + δ (= δ exactly
-    when γ_t = γ_r). Near a saturated selection δ is tiny and known to full relative precision,
-    and |γ_t − γ_r| = O(1) for the other tokens, so nothing cancels. Masked tokens (ls = −inf)
-    drop out.
-    """
-    ref = ls.argmax(-1, keepdim=True)
-    gref = gam.gather(-1, ref)
-    dgam = gam - gref
-    tie = dgam == 0
-    w = ls + torch.log(dgam.abs())
-    ninf = torch.full_like(w, -math.inf)
-    lA = torch.logsumexp(torch.where(dgam < 0, w, ninf), dim=-1)
-    lB = torch.logsumexp(torch.where(dgam > 0, w, ninf), dim=-1)
-    lmax, lmin = torch.maximum(lA, lB), torch.minimum(lA, lB)
-    fin = torch.isfinite(lmax)
-    ratio = torch.where(fin, torch.exp(lmin - torch.where(fin, lmax, 0.0)), 0.0)
-    logd = lmax + torch.log1p(-ratio)  # log|δ|
-    sd = torch.where(lA >= lB, 1.0, -1.0)
-    delta = sd * torch.exp(logd)
-    u = gref.squeeze(-1) - delta
-    diff = dgam + delta.unsqueeze(-1)
-    logabs = torch.where(tie, logd.unsqueeze(-1), torch.log(diff.abs()))
-    sign = torch.where(tie, sd.unsqueeze(-1), torch.sign(diff))
-    return u, logabs, sign
+__all__ = ["grad_W", "grad_KQ", "lipschitz_W", "LinearProblem", "scaled_logit_weights"]
 
 
 def scaled_logit_weights(
-    ls: torch.Tensor, gam: torch.Tensor, loss: Loss, pairs: tuple | None = None, batch_dims: int = 1
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scale-free logit gradient: returns (q, M, u, s) with
+    a: torch.Tensor, gam: torch.Tensor, loss: Loss, u: torch.Tensor | None = None, batch_dims: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Softmax of the logits ``a`` and the scale-free logit gradient: returns (q, M, u, s, log s)
+    with
 
-    ∂/∂a_t ℓ(γᵀ S(a)) = ℓ′(u) s_t (γ_t − u) = −exp(M) · q_t,   u = γᵀs,
+    ∂/∂a_t ℓ(u) = ℓ′(u) s_t (γ_t − sᵀγ) = −exp(M) · q_t,   s = softmax(a),
 
-    for log-probabilities ``ls`` and scores ``gam`` (…, T). M holds one value per trial (the
-    first ``batch_dims`` axes); q is O(1). ``pairs`` = :func:`pair_constants` of ``gam`` (used
-    when T <= ``PAIRWISE_MAX_T``; recomputed if None). Masked tokens (ls = −inf) drop out.
+    for token scores ``gam`` (…, T); u = γᵀs unless given (a nonlinear head passes its own
+    output, with γ the scores of its gradient). M holds one value per trial (the first
+    ``batch_dims`` axes) and q is O(|γ|). Masked tokens (a = −inf) drop out.
+
+    The reference-token form (module docstring), with r = argmax_t a_t, L1 = log s_r and
+    c = log(−ℓ′(u)) + L1 − M:
+
+        q_t = k_t [(γ_t − γ_r)(1 + Σ′h) − Σ′(γ_τ − γ_r) h_τ]   (t ≠ r),   q_r = Σ_τ (γ_r − γ_τ) k_τ,
+
+    h_τ = s_τ/s_r = exp(a_τ − a_r), k_τ = exp(log s_τ + c), Σ′ over τ ≠ r. M = the largest
+    log(−ℓ′) + L1 + log s_runner-up over the rows of a trial, so every h and k (τ ≠ r) lies in
+    [0, 1] and one k is 1; 2T exponentials per row.
     """
-    s = torch.exp(ls)
-    if ls.shape[-1] > PAIRWISE_MAX_T:
-        u, logabs, sign = softmax_score_terms(ls, gam)
-        logq = ls + logabs + loss.log_neg_deriv(u).unsqueeze(-1)
-        dims = tuple(range(batch_dims, logq.ndim))
-        M = logq.amax(dim=dims, keepdim=True)
-        M = torch.where(torch.isfinite(M), M, 0.0)
-        q = sign * torch.exp(logq - M)
-        return q, M.view(M.shape[:batch_dims]), u, s
-    LD, SG = pair_constants(gam) if pairs is None else pairs
-    u = (s * gam).sum(-1)
-    lp = loss.log_neg_deriv(u)
-    P = (ls.unsqueeze(-1) + ls.unsqueeze(-2)) + (LD + lp[..., None, None])  # (…, T, T), never NaN
-    dims = tuple(range(batch_dims, P.ndim))
-    M = P.amax(dim=dims, keepdim=True)  # finite: LD >= −1e300 and the diagonal has log s_t + log s_t > −inf
-    q = (SG * torch.exp(P - M)).sum(-1)
-    return q, M.view(M.shape[:batch_dims]), u, s
+    amax, r = a.max(-1, keepdim=True)
+    h = torch.exp(a - amax)  # s_t / s_r
+    hsum = h.sum(-1, keepdim=True)
+    L1 = -torch.log(hsum)  # log s_r
+    ls = (a - amax).add_(L1)
+    s = h / hsum
+    if u is None:
+        u = (s * gam).sum(-1)
+    lp = loss.log_neg_deriv(u).unsqueeze(-1)
+    h.scatter_(-1, r, 0.0)  # Σ′: the other tokens only
+    runner_up = a.scatter(-1, r, -math.inf).amax(-1, keepdim=True) - amax  # log(s_runner-up / s_r), may be ≪ −745
+    lead = (lp + 2 * L1 + runner_up).squeeze(-1)
+    M = lead.amax(dim=tuple(range(batch_dims, lead.ndim)), keepdim=True)
+    M = torch.where(torch.isfinite(M), M, 0.0)
+    k = torch.exp(ls + (L1 + lp - M.unsqueeze(-1))).scatter_(-1, r, 0.0)
+    dg = gam - gam.gather(-1, r)  # γ_t − γ_r, exact
+    q = k * (dg * (1.0 + h.sum(-1, keepdim=True)) - (dg * h).sum(-1, keepdim=True))
+    q.scatter_(-1, r, -(dg * k).sum(-1, keepdim=True))
+    return q, M.view(M.shape[:batch_dims]), u, s, ls
 
 
 class LinearProblem:
@@ -141,56 +112,48 @@ class LinearProblem:
         self.Zflat = Zq.reshape(B, n * K, d)
         if self.single:  # (B, n, ...) layouts without the K axis: cheaper kernels
             self.gam = self.gam.squeeze(-2)
-        self.pairs = pair_constants(self.gam) if T <= PAIRWISE_MAX_T else None
+            self._XT = X.permute(2, 0, 1, 3).contiguous()  # (T, B, n, d): token t's rows contiguous
 
     def _shape(self, t: torch.Tensor) -> torch.Tensor:
         """Give single-query results the (B, n, 1, …) layout of the general case."""
         return t.unsqueeze(2) if self.single else t
 
-    def log_probs(self, W: torch.Tensor) -> torch.Tensor:
-        """log s_ikt, (B, n, K, T) (−inf on masked tokens); (B, n, T) internally when K = 1."""
-        if self.single:
-            Wz = torch.bmm(self.Zflat, W.transpose(-1, -2))  # rows (W z_i)ᵀ, (B, n, d)
-            a = (self.X @ Wz.unsqueeze(-1)).squeeze(-1)  # a_it = x_itᵀ W z_i, (B, n, T)
-        else:
-            a = _logits(self.X, W, self.Zq)
-            if self.mask is not None:
-                a = a.masked_fill(self.mask, -math.inf)
-        return torch.log_softmax(a, dim=-1)
+    def logits(self, W: torch.Tensor) -> torch.Tensor:
+        """a_ikt = x_itᵀ W z_ik, (B, n, K, T) (−inf on masked tokens); (B, n, T) when K = 1."""
+        return self.logits_Wz(torch.bmm(self.Zflat, W.transpose(-1, -2)))
 
-    def log_probs_Wz(self, Wz: torch.Tensor) -> torch.Tensor:
-        """log s from the rows (W z_ik)ᵀ, Wz (B, nK, d) (the logits only see W through W z)."""
+    def logits_Wz(self, Wz: torch.Tensor) -> torch.Tensor:
+        """The logits from the rows (W z_ik)ᵀ, Wz (B, nK, d) (they see W only through W z)."""
         if self.single:
-            a = (self.X @ Wz.unsqueeze(-1)).squeeze(-1)  # (B, n, T)
-        else:
-            B, n, K, d = self.Zq.shape
-            a = Wz.reshape(B, n, K, d) @ self.X.transpose(-1, -2)  # (B, n, K, T)
-            if self.mask is not None:
-                a = a.masked_fill(self.mask, -math.inf)
-        return torch.log_softmax(a, dim=-1)
+            return (self.X @ Wz.unsqueeze(-1)).squeeze(-1)  # (B, n, T)
+        B, n, K, d = self.Zq.shape
+        a = Wz.reshape(B, n, K, d) @ self.X.transpose(-1, -2)  # (B, n, K, T)
+        return a.masked_fill(self.mask, -math.inf) if self.mask is not None else a
+
+    def forward_logits(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log s, q, M, u, s) from the logits: log-probabilities, scaled logit weights (see
+        :func:`scaled_logit_weights`), u_ik = γ_ikᵀ s_ik and the probabilities."""
+        q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss)
+        return ls, q, M, u, s
 
     def forward_Wz(self, Wz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`forward` from the rows (W z_ik)ᵀ (B, nK, d) instead of W."""
-        ls = self.log_probs_Wz(Wz)
-        q, M, u, s = scaled_logit_weights(ls, self.gam, self.loss, self.pairs)
-        return ls, q, M, u, s
+        return self.forward_logits(self.logits_Wz(Wz))
+
+    def forward(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(log s, q, M, u, s) at W (:meth:`forward_logits`)."""
+        return self.forward_logits(self.logits(W))
 
     def grad_rows(self, fw: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
         without forming any d x d matrix (r_ik = Σ_t q_ikt x_it)."""
         q, M = fw[1], fw[2]
-        if self.single:
-            r = (q.unsqueeze(-1) * self.X).sum(-2)  # (B, n, d)
-        else:
-            r = (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1])  # (B, nK, d)
-        return r, M
-
-    def forward(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(log s, q, M, u, s) at W: log-probabilities, scaled logit weights (see
-        :func:`scaled_logit_weights`), u_ik = γ_ikᵀ s_ik and the probabilities."""
-        ls = self.log_probs(W)
-        q, M, u, s = scaled_logit_weights(ls, self.gam, self.loss, self.pairs)
-        return ls, q, M, u, s
+        if not self.single:
+            return (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1]), M  # (B, nK, d)
+        r = self._XT[0] * q[..., 0, None]  # one fused pass per token beats a (B, n, T, d) product
+        for t in range(1, q.shape[-1]):
+            r.addcmul_(self._XT[t], q[..., t, None])
+        return r, M  # (B, n, d)
 
     def loss_value(self, u: torch.Tensor) -> torch.Tensor:
         """(1/n) Σ_i Σ_k ℓ(u_ik), (B,)."""

@@ -44,7 +44,7 @@ from ._validation import as_float_array, check_count, check_nonnegative, check_o
 from .attention import DTYPE, _log_excess
 from .data import AttentionData, PromptData, SequenceData
 from .errors import OptionError, ShapeError, SolverError
-from .gradients import PAIRWISE_MAX_T, LinearProblem, pair_constants, scaled_logit_weights
+from .gradients import LinearProblem, scaled_logit_weights
 from .heads import HEADS, Head, LinearHead
 from .losses import Loss, get_loss
 
@@ -673,16 +673,12 @@ def train_prompt(
     is_rec = np.zeros(steps + 1, dtype=bool)
     is_rec[rec] = True
     out = {k: [] for k in ("p", "v", "loss", "probs", "outputs")}
-    pairs = None
     with _cpu_settings(dev, B * data.n * data.T * d), torch.no_grad():
         for k in range(steps + 1):
             a = torch.einsum("ntd,bd->bnt", keys, p)
-            ls = torch.log_softmax(a, -1)
             xv = torch.einsum("ntd,bd->bnt", X, v)
             gam = Y[None, :, None] * xv
-            if data.T <= PAIRWISE_MAX_T and (train_v or pairs is None):
-                pairs = pair_constants(gam)
-            q, M, u, s = scaled_logit_weights(ls, gam, ls_, pairs)
+            q, M, u, s, _ = scaled_logit_weights(a, gam, ls_)
             f = (s * xv).sum(-1)  # (B, n)
             if is_rec[k]:
                 out["p"].append(p.clone())
