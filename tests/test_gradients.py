@@ -173,7 +173,7 @@ def test_scaled_logit_weights_masked_tokens_and_given_output():
     gam = torch.tensor(rng.standard_normal((2, 3, 4)))
     ls = torch.log_softmax(a, -1)
     uu = torch.tensor(rng.standard_normal((2, 3)))
-    q, M, u, _, _ = G.scaled_logit_weights(a, gam, logistic, u=uu)
+    q, M, u, _, _ = G.scaled_logit_weights(a, lambda s: (gam, uu), logistic)
     assert torch.equal(u, uu)
     assert torch.all(q[..., 2:] == 0) and torch.all(q[0, 0] == 0)
     ref, Mref = _pairwise_reference(ls[..., :2].numpy(), gam[..., :2].numpy(), logistic.log_neg_deriv(uu).numpy())

@@ -114,6 +114,29 @@ def test_closed_form_equals_autograd(param, loss, T):
     assert g.info["gradient"] == "autograd" and a.info["gradient"] == "closed_form"
 
 
+@pytest.mark.parametrize("param", ["W", "KQ"])
+@pytest.mark.parametrize("kind", ["mlp", "lambda"])
+@pytest.mark.parametrize("mode", ["single", "sequential"])
+def test_nonlinear_heads_closed_form_equals_autograd(param, kind, mode):
+    """The closed form with a nonlinear head (scores of ∇h at the attention output, A §6) follows
+    the autograd iteration, official normalisation (raw_eps) and exact normalisation alike.
+    (Over 40 steps: with λ > 0 the λ head has a finite-norm part around which normalised GD
+    oscillates with step η, and there any two orderings of the same arithmetic drift apart.)"""
+    from tfsvm.heads import LambdaHead, MLPHead
+
+    d, B = 5, 3
+    b = unit_sphere_data(3, 4, d, seed=4, trials=B) if mode == "single" else sequence_data(3, 4, d, seed=4, trials=B)
+    head = MLPHead.random(d, seed=2, trials=B) if kind == "mlp" else LambdaHead(b.v, np.array([0.0, 0.3, 1.0]))
+    kw = dict(param=param, steps=40, init="default", seed=1, record="every 10", head=head, mode=mode)
+    for raw_eps in (True, False):
+        a = training.train(b, raw_eps=raw_eps, **kw)
+        g = training.train(b, raw_eps=raw_eps, method="autograd", **kw)
+        assert np.abs(a.W - g.W).max() <= 1e-9 * np.abs(g.W).max()
+        np.testing.assert_allclose(a.loss, g.loss, rtol=1e-10)
+        np.testing.assert_allclose(a.probs_final, g.probs_final, rtol=1e-8, atol=1e-12)
+    assert a.info["gradient"] == "closed_form"
+
+
 @pytest.mark.parametrize("mode", ["sequential", "causal"])
 @pytest.mark.parametrize("T", [4, 10])
 def test_sequence_modes(mode, T):

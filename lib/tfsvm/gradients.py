@@ -36,7 +36,7 @@ from output k when t > k).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -50,15 +50,16 @@ __all__ = ["grad_W", "grad_KQ", "lipschitz_W", "LinearProblem", "scaled_logit_we
 
 
 def scaled_logit_weights(
-    a: torch.Tensor, gam: torch.Tensor, loss: Loss, u: torch.Tensor | None = None, batch_dims: int = 1
+    a: torch.Tensor, gam: torch.Tensor | Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], loss: Loss,
+    batch_dims: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Softmax of the logits ``a`` and the scale-free logit gradient: returns (q, M, u, s, log s)
     with
 
     ∂/∂a_t ℓ(u) = ℓ′(u) s_t (γ_t − sᵀγ) = −exp(M) · q_t,   s = softmax(a),
 
-    for token scores ``gam`` (…, T); u = γᵀs unless given (a nonlinear head passes its own
-    output, with γ the scores of its gradient). M holds one value per trial (the first
+    for token scores ``gam`` (…, T) and u = γᵀs; for a nonlinear head ``gam`` is a function
+    s ↦ (γ, u) giving the scores of ∇h at the attention output and the head's output u. M holds one value per trial (the first
     ``batch_dims`` axes) and q is O(|γ|). Masked tokens (a = −inf) drop out.
 
     The reference-token form (module docstring), with r = argmax_t a_t, L1 = log s_r and
@@ -76,7 +77,9 @@ def scaled_logit_weights(
     L1 = -torch.log(hsum)  # log s_r
     ls = (a - amax).add_(L1)
     s = h / hsum
-    if u is None:
+    if callable(gam):
+        gam, u = gam(s)
+    else:
         u = (s * gam).sum(-1)
     lp = loss.log_neg_deriv(u).unsqueeze(-1)
     h.scatter_(-1, r, 0.0)  # Σ′: the other tokens only
@@ -92,27 +95,54 @@ def scaled_logit_weights(
 
 
 class LinearProblem:
-    """Constants of one (batched) linear-head problem, and the scale-free gradient kernel.
+    """Constants of one (batched) attention ERM with a fixed head, and the scale-free gradient kernel.
 
     Tensors (torch float64, on one device), with a mandatory trial dimension B:
-    X (B, n, T, d), Zq (B, n, K, d) queries, Yq (B, n, K) labels, v (B, d).
-    ``causal`` masks token t for output k when t > k (needs K = T).
-    The loss normalisation is (1/n) Σ_i Σ_k (eq. (10); K = 1 is (W-ERM)).
+    X (B, n, T, d), Zq (B, n, K, d) queries, Yq (B, n, K) labels, v (B, d) a linear head.
+    A nonlinear ``head`` (:class:`~tfsvm.heads.Head`; v is then ignored) replaces the fixed scores
+    γ_ikt = Y_ik x_itᵀ v by those of its gradient at the attention output p_ik = X_iᵀ s_ik,
+    γ_ikt = Y_ik x_itᵀ ∇h(p_ik), and u_ik = Y_ik h(p_ik): the chain rule through the softmax is the
+    same, so one kernel serves every head. ``causal`` masks token t for output k when t > k
+    (needs K = T). The loss normalisation is (1/n) Σ_i Σ_k (eq. (10); K = 1 is (W-ERM)).
     """
 
-    def __init__(self, X: torch.Tensor, Zq: torch.Tensor, Yq: torch.Tensor, v: torch.Tensor, loss: Loss, causal: bool = False):
-        self.X, self.Zq, self.Yq, self.v, self.loss = X, Zq, Yq, v, loss
+    def __init__(self, X: torch.Tensor, Zq: torch.Tensor, Yq: torch.Tensor, v: torch.Tensor | None, loss: Loss,
+                 causal: bool = False, head: Any = None):
+        self.X, self.Zq, self.Yq, self.v, self.loss, self.head = X, Zq, Yq, v, loss, head
         self.n = X.shape[-3]
         self.causal = causal
         T = X.shape[-2]
-        self.gam = Yq.unsqueeze(-1) * (X * v[:, None, None, :]).sum(-1).unsqueeze(-2)  # (B, n, K, T)
         self.mask = causal_mask(T, X.device) if causal else None
         B, n, K, d = Zq.shape
         self.single = K == 1
         self.Zflat = Zq.reshape(B, n * K, d)
         if self.single:  # (B, n, ...) layouts without the K axis: cheaper kernels
-            self.gam = self.gam.squeeze(-2)
             self._XT = X.permute(2, 0, 1, 3).contiguous()  # (T, B, n, d): token t's rows contiguous
+        if head is None:
+            gam = Yq.unsqueeze(-1) * (X * v[:, None, None, :]).sum(-1).unsqueeze(-2)  # (B, n, K, T)
+            self.gam = gam.squeeze(-2) if self.single else gam
+        else:
+            self.gam = self._head_scores
+            self._Y = Yq.squeeze(-1) if self.single else Yq
+
+    def _head_scores(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(γ, u) of a nonlinear head at the probabilities s (see the class docstring)."""
+        p = self._mix(s)
+        f, g = self.head.value_and_grad(p)
+        if self.single:
+            gam = (self.X @ g.unsqueeze(-1)).squeeze(-1)
+        else:
+            gam = g @ self.X.transpose(-1, -2)
+        return self._Y.unsqueeze(-1) * gam, self._Y * f
+
+    def _mix(self, w: torch.Tensor) -> torch.Tensor:
+        """Σ_t w_ikt x_it for token weights w (B, n, K, T) ((B, n, T) when K = 1): (B, n, K, d) / (B, n, d)."""
+        if not self.single:
+            return w @ self.X
+        r = self._XT[0] * w[..., 0, None]  # one fused pass per token beats a (B, n, T, d) product
+        for t in range(1, w.shape[-1]):
+            r.addcmul_(self._XT[t], w[..., t, None])
+        return r
 
     def _shape(self, t: torch.Tensor) -> torch.Tensor:
         """Give single-query results the (B, n, 1, …) layout of the general case."""
@@ -132,7 +162,8 @@ class LinearProblem:
 
     def forward_logits(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(log s, q, M, u, s) from the logits: log-probabilities, scaled logit weights (see
-        :func:`scaled_logit_weights`), u_ik = γ_ikᵀ s_ik and the probabilities."""
+        :func:`scaled_logit_weights`), the margins u_ik = Y_ik h(p_ik) (= γ_ikᵀ s_ik for a linear
+        head) and the probabilities."""
         q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss)
         return ls, q, M, u, s
 
@@ -148,12 +179,7 @@ class LinearProblem:
         """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
         without forming any d x d matrix (r_ik = Σ_t q_ikt x_it)."""
         q, M = fw[1], fw[2]
-        if not self.single:
-            return (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1]), M  # (B, nK, d)
-        r = self._XT[0] * q[..., 0, None]  # one fused pass per token beats a (B, n, T, d) product
-        for t in range(1, q.shape[-1]):
-            r.addcmul_(self._XT[t], q[..., t, None])
-        return r, M  # (B, n, d)
+        return self._mix(q).reshape(q.shape[0], -1, self.X.shape[-1]), M
 
     def loss_value(self, u: torch.Tensor) -> torch.Tensor:
         """(1/n) Σ_i Σ_k ℓ(u_ik), (B,)."""

@@ -91,6 +91,11 @@ class Head:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(h(x), ∇h(x)) for a torch x (trials..., rest..., d): the closed-form gradients of
+        :mod:`tfsvm.gradients` need ∇h at the attention output (ReLU'(0) = 0, as in autograd)."""
+        raise NotImplementedError
+
     def __call__(self, x: Any) -> Any:
         """h(x) for x of shape (..., d) (torch in → torch out, numpy in → numpy out)."""
         if isinstance(x, torch.Tensor):
@@ -125,6 +130,10 @@ class LinearHead(Head):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x * _expand(self._p("v", x), x, 1)).sum(-1)
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = _expand(self._p("v", x), x, 1)
+        return (x * v).sum(-1), v.expand(x.shape)
 
     def __repr__(self) -> str:
         return f"LinearHead(d={self.d}, batch_shape={self.batch_shape})"
@@ -169,6 +178,14 @@ class MLPHead(Head):
         xs = x.reshape(x.shape[:nb] + (-1, x.shape[-1]))
         return torch.relu(xs @ V).sum(-1).reshape(x.shape[:-1])
 
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        V = self._p("V", x)
+        nb = _trial_dims(V, x, 2)
+        hidden = x.reshape(x.shape[:nb] + (-1, x.shape[-1])) @ V  # (trials, rest, k)
+        active = (hidden > 0).to(x.dtype)
+        grad = active @ V.transpose(-1, -2)  # Σ_j 1[v_jᵀx > 0] v_j
+        return (hidden * active).sum(-1).reshape(x.shape[:-1]), grad.reshape(x.shape)
+
     def __repr__(self) -> str:
         return f"MLPHead(d={self.d}, k={self.V.shape[-1]}, batch_shape={self.batch_shape})"
 
@@ -209,6 +226,11 @@ class LambdaHead(Head):
         v = _expand(self._p("v", x), x, 1)
         lam = _expand(self._p("lam", x).unsqueeze(-1), x, 1).squeeze(-1)
         return (x * v).sum(-1) - lam * (x * x).sum(-1)
+
+    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = _expand(self._p("v", x), x, 1)
+        lam = _expand(self._p("lam", x).unsqueeze(-1), x, 1)
+        return (x * (v - lam * x)).sum(-1), v - 2 * lam * x
 
     def __repr__(self) -> str:
         return f"LambdaHead(d={self.d}, lam={self.lam}, batch_shape={self.batch_shape})"

@@ -6,15 +6,18 @@ L̃(K, Q) = L(KQᵀ) + λ(‖K‖_F² + ‖Q‖_F²) (λ = ``ridge``, float64 ma
 K and Q each normalised separately. Data with a trial dimension B run as *one* tensor program:
 one gradient evaluation per step for all trials, per-trial normalisation.
 
-Gradients: for a linear head the closed form (13)–(15) is used, computed *scale-free*
+Gradients: the closed form (13)–(15) is used, computed *scale-free*
 (:class:`tfsvm.gradients.LinearProblem`): normalised GD needs only the direction of ∇L, which
-is obtained exactly even when ∇L itself is below the smallest float64 (large ‖W‖). Other heads
-use autograd through :class:`tfsvm.attention.SoftmaxMix`, whose backward computes the logit
+is obtained exactly even when ∇L itself is below the smallest float64 (large ‖W‖). A nonlinear
+head h enters only through the scores of ∇h at the attention output, recomputed every step, so
+the same kernel serves the MLP and λ heads of A §6. ``method="autograd"`` differentiates the
+model instead, through :class:`tfsvm.attention.SoftmaxMix`, whose backward computes the logit
 gradient s_t Σ_τ s_τ (g_t − g_τ) without cancellation: plain autograd through ``torch.softmax``
 turns the saturated top token's component into rounding error, which exact normalisation then
 amplifies to full steps (with λ = 0 the λ-head run reached corr(W, W^mm) ≈ 0.45 instead of
 0.9999). The autograd path is exact until the probabilities underflow (‖W‖ of a few hundred);
-beyond that only the closed form keeps the direction.
+beyond that only the closed form keeps the direction. It is the reference the closed form is
+tested against, and the one-trial loop of ``bench/bench_experiments.py``.
 
 About ε (``raw_eps``). The official code divides the raw float64 gradient by ‖∇L‖ + ε with
 ε = 2.2·10⁻¹⁶; once ‖∇L‖ ≲ ε (the softmax is saturated) its steps shrink like ‖∇L‖/ε and
@@ -363,7 +366,8 @@ def train(
     raw_eps : bool
         Add ε to the raw gradient norm as the official code does (see the module docstring).
     method : "auto", "closed_form" or "autograd"
-        Gradient computation; "auto" = closed form for linear heads, autograd otherwise.
+        Gradient computation; "auto" = "closed_form" (scale-free, :mod:`tfsvm.gradients`, every
+        head); "autograd" differentiates the model (the reference the closed form is tested against).
 
     Returns
     -------
@@ -391,9 +395,7 @@ def train(
     B = data.batch_shape[0] if batched else 1
     d = data.d
     hd = _resolve_head(head, data, B)
-    closed = hd.is_linear and method != "autograd"
-    if method == "closed_form" and not hd.is_linear:
-        raise OptionError("method='closed_form' needs a linear head")
+    closed = method != "autograd"
     P0, Q0 = _init_params(init, param, d, m, B, batched, seed)
 
     # tensors with a trial dimension
@@ -406,10 +408,9 @@ def train(
     Yq = Y if seq else Y.unsqueeze(-1)
     if hd.is_linear:
         v = t(hd.v)
-        v = v.expand(B, d) if v.ndim == 1 else v
-        prob = LinearProblem(X, Zq, Yq, v, ls_, causal=causal)
+        prob = LinearProblem(X, Zq, Yq, v.expand(B, d) if v.ndim == 1 else v, ls_, causal=causal)
     else:
-        prob = None
+        prob = LinearProblem(X, Zq, Yq, None, ls_, causal=causal, head=hd)
     if not batched and hd.batch_shape:
         raise ShapeError("a batched head needs batched data")
 
