@@ -59,37 +59,35 @@ def scaled_logit_weights(
     ∂/∂a_t ℓ(u) = ℓ′(u) s_t (γ_t − sᵀγ) = −exp(M) · q_t,   s = softmax(a),
 
     for token scores ``gam`` (…, T) and u = γᵀs; for a nonlinear head ``gam`` is a function
-    s ↦ (γ, u) giving the scores of ∇h at the attention output and the head's output u. M holds one value per trial (the first
-    ``batch_dims`` axes) and q is O(|γ|). Masked tokens (a = −inf) drop out.
+    s ↦ (γ, u) giving the scores of ∇h at the attention output and the head's output u. M holds
+    one value per trial (the first ``batch_dims`` axes) and q is O(|γ|). Masked tokens
+    (a = −inf) drop out.
 
-    The reference-token form (module docstring), with r = argmax_t a_t, L1 = log s_r and
-    c = log(−ℓ′(u)) + L1 − M:
+    The reference-token form (module docstring), with r = argmax_t a_t, h_τ = s_τ/s_r =
+    exp(a_τ − a_r) ∈ [0, 1] and k_τ = −ℓ′ s_τ s_r e^{−M} (k_r := 0):
 
-        q_t = k_t [(γ_t − γ_r)(1 + Σ′h) − Σ′(γ_τ − γ_r) h_τ]   (t ≠ r),   q_r = Σ_τ (γ_r − γ_τ) k_τ,
+        q_t = k_t [(γ_t − γ_r) Σ_τ h_τ − Σ_τ (γ_τ − γ_r) h_τ]   (t ≠ r),   q_r = Σ_τ (γ_r − γ_τ) k_τ.
 
-    h_τ = s_τ/s_r = exp(a_τ − a_r), k_τ = exp(log s_τ + c), Σ′ over τ ≠ r. M = the largest
-    log(−ℓ′) + L1 + log s_runner-up over the rows of a trial, so every h and k (τ ≠ r) lies in
-    [0, 1] and one k is 1; 2T exponentials per row.
+    M = the largest log k_τ over the rows of a trial, so every k lies in [0, 1] and one is 1;
+    2T exponentials per row, each score difference exact.
     """
     amax, r = a.max(-1, keepdim=True)
-    h = torch.exp(a - amax)  # s_t / s_r
+    sh = a - amax  # log(s_t / s_r)
+    h = torch.exp(sh)  # h_r = 1, so 1 + Σ′h = Σh
     hsum = h.sum(-1, keepdim=True)
     L1 = -torch.log(hsum)  # log s_r
-    ls = (a - amax).add_(L1)
+    ls = sh + L1
     s = h / hsum
     if callable(gam):
         gam, u = gam(s)
     else:
         u = (s * gam).sum(-1)
-    lp = loss.log_neg_deriv(u).unsqueeze(-1)
-    h.scatter_(-1, r, 0.0)  # Σ′: the other tokens only
-    runner_up = a.scatter(-1, r, -math.inf).amax(-1, keepdim=True) - amax  # log(s_runner-up / s_r), may be ≪ −745
-    lead = (lp + 2 * L1 + runner_up).squeeze(-1)
-    M = lead.amax(dim=tuple(range(batch_dims, lead.ndim)), keepdim=True)
+    E = (ls + (L1 + loss.log_neg_deriv(u).unsqueeze(-1))).scatter_(-1, r, -math.inf)  # log of −ℓ′ s_t s_r, t ≠ r
+    M = E.amax(dim=tuple(range(batch_dims, E.ndim)), keepdim=True)
     M = torch.where(torch.isfinite(M), M, 0.0)
-    k = torch.exp(ls + (L1 + lp - M.unsqueeze(-1))).scatter_(-1, r, 0.0)
-    dg = gam - gam.gather(-1, r)  # γ_t − γ_r, exact
-    q = k * (dg * (1.0 + h.sum(-1, keepdim=True)) - (dg * h).sum(-1, keepdim=True))
+    k = torch.exp(E - M)
+    dg = gam - gam.gather(-1, r)  # γ_t − γ_r, exact (0 at r)
+    q = k * (dg * hsum - (dg * h).sum(-1, keepdim=True))
     q.scatter_(-1, r, -(dg * k).sum(-1, keepdim=True))
     return q, M.view(M.shape[:batch_dims]), u, s, ls
 
