@@ -12,8 +12,10 @@ tokens with softmax > 1e-3 are *selected* (the set O_i) and tokens with softmax
 4. ``svm_failed``: eq. (7), (Gen-SVM) or (Att-SVM) has no solution.
 
 Training normalises the gradient as the official code does, by ‖∇L‖_F + ε
-(``raw_eps=True``): with the autograd gradient of a nonlinear head, exact normalisation
-turns rounding errors of the saturated softmax into full-length steps.
+(``raw_eps=True``), the protocol behind the paper's numbers: once the softmax saturates the
+steps shrink and W settles at a moderate norm. (With exact normalisation the finite part keeps
+being pushed by fixed-length steps and the misalignments grow again after ~2000 steps; see the
+exercise of chapter 6.)
 
 For every kept instance the iterates W(k) are compared (1 − corr) with
 W^SVMeq = W^fin + R·W̄^mm (eq. (6); R by least squares on the final iterate),
