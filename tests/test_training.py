@@ -151,6 +151,24 @@ def test_sequence_modes(mode, T):
         training.train(unit_sphere_data(3, 4, 3, seed=0), mode=mode, steps=1)
 
 
+@pytest.mark.parametrize("param, init, ridge", [("W", "default", 0.0)] + [
+    ("KQ", init, ridge) for init in ("default", "zero") for ridge in (0.0, training.EPS, 1e-3)])
+def test_reduced_coordinates_equal_dense_loop(monkeypatch, param, init, ridge):
+    """N = n < d: the closed-form loop runs in reduced coordinates (W = W(0) + Aᵀ Z; Q = c·Q(0) + Zᵀ A
+    with m < d) and gives the iterates of the dense loop, up to rounding. (Steps stay short of the
+    saturated phase, where at λ = 0 any reordering of the dense sums drifts too.)"""
+    b = unit_sphere_data(4, 5, 9, seed=5, trials=6)
+    kw = dict(param=param, steps=100, init=init, seed=1, m=6, ridge=ridge, record="every 25")
+    r = training.train(b, **kw)
+    monkeypatch.setattr(training, "_REDUCED_COORDINATES", False)
+    g = training.train(b, **kw)
+    for a, e in ((r.W, g.W), (r.K, g.K), (r.Q, g.Q)):
+        if e is not None:
+            np.testing.assert_allclose(a, e, rtol=0, atol=1e-10 * np.abs(e).max())
+    np.testing.assert_allclose(r.loss, g.loss, rtol=1e-10)
+    np.testing.assert_allclose(r.probs_final, g.probs_final, atol=1e-10)
+
+
 # -- batching -----------------------------------------------------------------------------
 
 

@@ -231,16 +231,22 @@ def _fro(A: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(A, dim=(-2, -1), keepdim=True)
 
 
-def _combine(A: torch.Tensor, M: torch.Tensor, Bm: torch.Tensor) -> torch.Tensor:
-    """A positive per-trial multiple of exp(M)·A + Bm for A, Bm (…, B, p, q), M (B,), computed
-    without under/overflow (A = O(1) while M may be ≪ −700): divide by exp(S),
-    S = max(M + log‖A‖, log‖Bm‖) (Frobenius norms per matrix)."""
-    Mv = M.view(-1, 1, 1)
-    la = Mv + torch.log(_fro(A))
-    lb = torch.log(_fro(Bm))
+def _dot(A: torch.Tensor, Bm: torch.Tensor) -> torch.Tensor:
+    """Per-trial Frobenius inner product ⟨A, Bm⟩ of (B, p, q) → (B, 1, 1)."""
+    return (A * Bm).sum((-2, -1), keepdim=True)
+
+
+def _ridge_scales(M: torch.Tensor, nA: torch.Tensor, nX: torch.Tensor, n: int,
+                  ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(a, b) with a·A + b·X = exp(−S)·(−(e^M/n)·A + 2λ·X), a positive multiple of a ridge
+    gradient, for A, X with Frobenius norms nA, nX (broadcasting with M), computed without
+    under/overflow (A = O(1) while M may be ≪ −700): S = max(M + log(nA/n), log(2λ·nX)), so the
+    larger of the two terms has norm 1."""
+    la = M + torch.log(nA) - math.log(n)
+    lb = torch.log(nX) + math.log(2 * ridge)
     S = torch.maximum(la, lb)
     S = torch.where(torch.isfinite(S), S, 0.0)
-    return A * torch.exp(Mv - S) + Bm * torch.exp((-S).clamp(max=700.0))
+    return -torch.exp(M - S) / n, 2 * ridge * torch.exp((-S).clamp(max=700.0))
 
 
 # ---------------------------------------------------------------------------------------
@@ -491,6 +497,12 @@ def train(
     return TrainResult(W_np, rec, loss_np, mp_np, pf, param, mode, K_np, Q_np, info)
 
 
+#: Use the reduced coordinates of :func:`_closed_form_loop` when N < d (W, and normalised (K, Q)
+#: with exact normalisation). The dense loop computes the same iterates; tests set this to False
+#: to compare against it.
+_REDUCED_COORDINATES = True
+
+
 def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: torch.Tensor | None, steps: int,
                       lr: float, normalized: bool, raw_eps: bool, ridge: float, is_rec: np.ndarray,
                       W_rec: torch.Tensor, loss_rec: torch.Tensor, mp_rec: torch.Tensor):
@@ -502,26 +514,41 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     * W-parameterisation with N < d: W(k) = W(0) + A(k)ᵀ Z with A (B, N, d); the rows of Z Wᵀ are
       Z W(0)ᵀ + (Z Zᵀ) A and ‖∇L‖_F = (e^M/n)·(Σ (R Rᵀ) ⊙ (Z Zᵀ))^{1/2}. Per step O(N d + N² d)
       instead of O(N d²); W(k) itself is formed only at the recorded steps.
-    * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q), ∇_Q = −(e^M/n) Zᵀ (R K): O(N d m) instead
-      of O(d² m).
+    * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q) + 2λK, ∇_Q = −(e^M/n) Zᵀ (R K) + 2λQ:
+      O(N d m) instead of O(d² m). With N < d, normalised and exact normalisation, Q moves only
+      in span{z_ik} plus the ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
+      c and A (B, N, m), and P = Z Q is tracked directly (P ← s·P + t·(Z Zᵀ)(R K)), so Z Q costs
+      N² m instead of N d m and ∇_Q is never formed as a d x m matrix. K stays dense. The norm of
+      Q's step direction (each factor is normalised separately) comes from N x N Gram matrices
+      (:func:`_reduced_KQ_step`); Q(k) itself is formed only at the recorded steps and at the end.
 
-    Both are the dense iteration rearranged, equal up to floating-point rounding.
+    All are the dense iteration rearranged, equal up to floating-point rounding.
     """
     Zf = prob.Zflat  # (B, N, d)
     B, N, d = Zf.shape
     n = prob.n
     j = 0
-    fast_W = param == "W" and N < d
-    if fast_W:
+    reduced = N < d and _REDUCED_COORDINATES
+    fast_W = param == "W" and reduced
+    fast_KQ = param == "KQ" and reduced and normalized and not raw_eps
+    if fast_W or fast_KQ:
         Gz = Zf @ Zf.transpose(-1, -2)  # (B, N, N)
+    if fast_W:
         U0 = Zf @ Pm.transpose(-1, -2)  # rows (W(0) z)ᵀ
         Acc = torch.zeros_like(U0)  # W = W(0) + Accᵀ Z
-    if param == "KQ":
+    if fast_KQ:
+        K, Q0 = Pm.clone(), Qm  # K is updated in place
+        P0 = Zf @ Q0  # Z Q(0), (B, N, m)
+        q0 = _dot(Q0, Q0)  # ‖Q(0)‖²
+        P, Acc, c = P0, torch.zeros_like(P0), torch.ones_like(q0)  # Q = c Q(0) + Zᵀ Acc, P = Z Q
+    elif param == "KQ":
         KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
     fw = None
     for k in range(steps + 1):
         if param == "W":
             Wz = U0 + Gz @ Acc if fast_W else Zf @ Pm.transpose(-1, -2)
+        elif fast_KQ:
+            Wz = P @ K.transpose(-1, -2)
         else:
             ZQ = Zf @ KQ[1]  # (B, N, m)
             Wz = ZQ @ KQ[0].transpose(-1, -2)
@@ -529,6 +556,8 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         if is_rec[k]:
             if param == "W":
                 W_rec[j] = Pm + Acc.transpose(-1, -2) @ Zf if fast_W else Pm
+            elif fast_KQ:
+                W_rec[j] = K @ _reduced_Q(c, Q0, Zf, Acc).transpose(-1, -2)
             else:
                 W_rec[j] = KQ[0] @ KQ[1].transpose(-1, -2)
             loss_rec[j] = prob.loss_value(fw[3])
@@ -556,41 +585,73 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 else:
                     D = _normalize(G, EPS)
                 Pm = Pm - lr * D
-        else:
-            # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n
-            if normalized and not raw_eps:
-                # fused: D = A·exp(M − S) + 2λ KQ·exp(−S) with A = −n·(G Q, Gᵀ K) (the −1/n folded
-                # into the per-trial factor), S as in _combine; then KQ ← KQ − η D/(‖D‖ + ε).
-                # Same numbers as the unfused branch below, half the passes over (2, B, d, m).
-                A = torch.empty_like(KQ)
-                torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
-                torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
-                Mv = M.view(-1, 1, 1)
-                la = Mv + torch.log(_fro(A)) - math.log(n)
-                if ridge > 0:
-                    lb = torch.log(_fro(KQ)) + math.log(2 * ridge)
-                    S = torch.maximum(la, lb)
-                    S = torch.where(torch.isfinite(S), S, 0.0)
-                    D = A * (-torch.exp(Mv - S) / n)
-                    D.addcmul_(KQ, 2 * ridge * torch.exp((-S).clamp(max=700.0)))
-                else:
-                    D = A.neg_()
-                KQ = KQ.addcmul(D, -lr / (_fro(D) + EPS))
-                continue
-            A = torch.stack((R.transpose(-1, -2) @ ZQ, Zf.transpose(-1, -2) @ (R @ KQ[0]))).div_(-n)
-            if normalized and not raw_eps:
-                D = _combine(A, M, 2 * ridge * KQ) if ridge > 0 else A
-                D = _normalize(D, EPS)
+        elif fast_KQ:
+            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, P0, q0, Gz, R, M, n, lr, ridge)
+        elif normalized and not raw_eps:
+            # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n, fused:
+            # D = a·A + b·KQ with A = (Rᵀ Z Q, Zᵀ R K) (the −1/n folded into a) and the per-factor
+            # scales of _ridge_scales; then KQ ← KQ − η D/(‖D‖ + ε), each factor separately.
+            A = torch.empty_like(KQ)
+            torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
+            torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
+            if ridge > 0:
+                a, b = _ridge_scales(M.view(-1, 1, 1), _fro(A), _fro(KQ), n, ridge)
+                D = (A * a).addcmul_(KQ, b)
             else:
-                D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
-                if normalized:
-                    D = _normalize(D, EPS)
+                D = A.neg_()
+            KQ = KQ.addcmul(D, -lr / (_fro(D) + EPS))
+        else:
+            A = torch.stack((R.transpose(-1, -2) @ ZQ, Zf.transpose(-1, -2) @ (R @ KQ[0]))).div_(-n)
+            D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
+            if normalized:
+                D = _normalize(D, EPS)
             KQ = KQ - lr * D
     if fast_W:
         Pm = Pm + Acc.transpose(-1, -2) @ Zf
-    if param == "KQ":
+    if fast_KQ:
+        Pm, Qm = K, _reduced_Q(c, Q0, Zf, Acc)
+    elif param == "KQ":
         Pm, Qm = KQ[0], KQ[1]
     return fw[0], Pm, Qm
+
+
+def _reduced_Q(c: torch.Tensor, Q0: torch.Tensor, Zf: torch.Tensor, Acc: torch.Tensor) -> torch.Tensor:
+    """Q = c·Q(0) + Zᵀ Acc, (B, d, m), from the reduced coordinates of :func:`_closed_form_loop`."""
+    return torch.baddbmm(Q0 * c, Zf.transpose(-1, -2), Acc)
+
+
+def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, P0: torch.Tensor,
+                     q0: torch.Tensor, Gz: torch.Tensor, R: torch.Tensor, M: torch.Tensor, n: int, lr: float,
+                     ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One normalised (K, Q) step (exact normalisation) in the reduced coordinates
+    Q = c·Q(0) + Zᵀ Acc, P = Z Q of :func:`_closed_form_loop`; returns the new (K, P, Acc, c).
+
+    With X = R K, the direction for Q is D_Q = a·Zᵀ X + b·Q (a, b from :func:`_ridge_scales`, as
+    in the dense step), so Q ← Q − η D_Q/(‖D_Q‖ + ε) = s·Q + t·Zᵀ X with t = −η a/(‖D_Q‖ + ε),
+    s = 1 − η b/(‖D_Q‖ + ε), where (using ⟨Zᵀ X, Q⟩ = ⟨X, Z Q⟩ and Z Zᵀ Acc = P − c·Z Q(0))
+    ‖D_Q‖² = a² ⟨X, Z Zᵀ X⟩ + 2ab ⟨X, P⟩ + b² ‖Q‖²,
+    ‖Q‖² = c² ‖Q(0)‖² + 2c ⟨Z Q(0), Acc⟩ + ⟨Acc, Z Zᵀ Acc⟩ = c² ‖Q(0)‖² + c ⟨Z Q(0), Acc⟩ + ⟨Acc, P⟩.
+    K takes the dense step, with ∇_K ∝ Rᵀ P.
+    """
+    X = R @ K  # (B, N, m)
+    GX = Gz @ X  # Z (Zᵀ X)
+    A_K = R.transpose(-1, -2) @ P  # Rᵀ Z Q, (B, d, m)
+    nA2 = _dot(X, GX).clamp(min=0.0)  # ‖Zᵀ X‖²
+    if ridge > 0:
+        Mv = M.view(-1, 1, 1)
+        aK, bK = _ridge_scales(Mv, _fro(A_K), _fro(K), n, ridge)
+        D_K = A_K.mul_(aK).addcmul_(K, bK)
+        nQ2 = (c * c * q0 + c * _dot(P0, Acc) + _dot(Acc, P)).clamp(min=0.0)  # ‖Q‖²
+        a, b = _ridge_scales(Mv, torch.sqrt(nA2), torch.sqrt(nQ2), n, ridge)
+        nD = torch.sqrt((a * a * nA2 + 2 * a * b * _dot(X, P) + b * b * nQ2).clamp(min=0.0))  # ‖D_Q‖
+        f = -lr / (nD + EPS)
+        s, t = 1 + f * b, f * a
+        P, Acc, c = P * s + GX * t, Acc * s + X * t, c * s
+    else:  # D = −(Rᵀ P, Zᵀ X): s = 1
+        D_K = A_K.neg_()
+        t = lr / (torch.sqrt(nA2) + EPS)
+        P, Acc = P.addcmul(GX, t), Acc.addcmul(X, t)
+    return K.addcmul_(D_K, -lr / (_fro(D_K) + EPS)), P, Acc, c
 
 
 # ---------------------------------------------------------------------------------------
