@@ -497,9 +497,9 @@ def train(
     return TrainResult(W_np, rec, loss_np, mp_np, pf, param, mode, K_np, Q_np, info)
 
 
-#: Use the reduced coordinates of :func:`_closed_form_loop` when N < d (W, and normalised (K, Q)
-#: with exact normalisation). The dense loop computes the same iterates; tests set this to False
-#: to compare against it.
+#: Use the reduced coordinates of :func:`_closed_form_loop` (for W when N < 2d, for normalised
+#: (K, Q) with exact normalisation when N < d: where they were measured faster). The dense loop
+#: computes the same iterates; tests set this to False to compare against it.
 _REDUCED_COORDINATES = True
 
 
@@ -511,9 +511,10 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     The logits see W only through the rows (W z_ik)ᵀ and ∇L(W) = −(e^M/n) Rᵀ Z (N = nK queries,
     :meth:`tfsvm.gradients.LinearProblem.grad_rows`), so no d x d matrix is formed per step:
 
-    * W-parameterisation with N < d: W(k) = W(0) + A(k)ᵀ Z with A (B, N, d); the rows of Z Wᵀ are
-      Z W(0)ᵀ + (Z Zᵀ) A and ‖∇L‖_F = (e^M/n)·(Σ (R Rᵀ) ⊙ (Z Zᵀ))^{1/2}. Per step O(N d + N² d)
-      instead of O(N d²); W(k) itself is formed only at the recorded steps.
+    * W-parameterisation with N < 2d: W(k) = W(0) + A(k)ᵀ Z with A (B, N, d), and the rows of
+      Z Wᵀ are updated with the step: a step t·Rᵀ Z adds t·R to A and t·(Z Zᵀ) R to Z Wᵀ, and
+      ‖∇L‖_F = (e^M/n)·⟨R, (Z Zᵀ) R⟩^{1/2}. One N x N x d product per step instead of two
+      N x d x d ones; W(k) itself is formed only at the recorded steps.
     * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q) + 2λK, ∇_Q = −(e^M/n) Zᵀ (R K) + 2λQ:
       O(N d m) instead of O(d² m). With N < d, normalised and exact normalisation, Q moves only
       in span{z_ik} plus the ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
@@ -528,14 +529,13 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     B, N, d = Zf.shape
     n = prob.n
     j = 0
-    reduced = N < d and _REDUCED_COORDINATES
-    fast_W = param == "W" and reduced
-    fast_KQ = param == "KQ" and reduced and normalized and not raw_eps
+    fast_W = param == "W" and N < 2 * d and _REDUCED_COORDINATES
+    fast_KQ = param == "KQ" and N < d and normalized and not raw_eps and _REDUCED_COORDINATES
     if fast_W or fast_KQ:
         Gz = Zf @ Zf.transpose(-1, -2)  # (B, N, N)
     if fast_W:
-        U0 = Zf @ Pm.transpose(-1, -2)  # rows (W(0) z)ᵀ
-        Acc = torch.zeros_like(U0)  # W = W(0) + Accᵀ Z
+        Wz = Zf @ Pm.transpose(-1, -2)  # rows (W z)ᵀ, updated with every step
+        Acc = torch.zeros_like(Wz)  # W = W(0) + Accᵀ Z
     if fast_KQ:
         K, Q0 = Pm.clone(), Qm  # K is updated in place
         P0 = Zf @ Q0  # Z Q(0), (B, N, m)
@@ -546,7 +546,8 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     fw = None
     for k in range(steps + 1):
         if param == "W":
-            Wz = U0 + Gz @ Acc if fast_W else Zf @ Pm.transpose(-1, -2)
+            if not fast_W:
+                Wz = Zf @ Pm.transpose(-1, -2)
         elif fast_KQ:
             Wz = P @ K.transpose(-1, -2)
         else:
@@ -568,14 +569,17 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         R, M = prob.grad_rows(fw)  # ∇L(W) = −(exp(M)/n) Rᵀ Z
         if param == "W":
             if fast_W:
-                gn = torch.sqrt(((R @ R.transpose(-1, -2)) * Gz).sum((-2, -1)).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
+                GR = Gz @ R  # (Z Zᵀ) R
+                gn = torch.sqrt(_dot(R, GR).view(-1).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
                 if not normalized:
                     c = torch.exp(M)
                 elif raw_eps:
                     c = torch.exp(M) / (gn * torch.exp(M) + EPS)
                 else:
                     c = 1.0 / (gn + EPS)
-                Acc = Acc + (lr / n) * c[:, None, None] * R
+                t = (lr / n) * c[:, None, None]
+                Acc = Acc.addcmul(R, t)
+                Wz = Wz.addcmul(GR, t)
             else:
                 G = torch.bmm(R.transpose(-1, -2), Zf).div_(-n)
                 if not normalized:
