@@ -267,6 +267,25 @@ def test_heads():
         lin(torch.ones(3, 5))
 
 
+@pytest.mark.parametrize("kind", ["linear", "mlp", "lambda"])
+def test_head_features_give_value_and_gradient(kind):
+    """h = ψ∘F: ψ at the mixed features F(x) is h(x), and F's chain rule gives autograd's ∇h(x)."""
+    rng = np.random.default_rng(1)
+    B, d = 3, 4
+    head = {"linear": lambda: H.LinearHead(rng.standard_normal((B, d))),
+            "mlp": lambda: H.MLPHead.random(d, seed=2, trials=B),
+            "lambda": lambda: H.LambdaHead(rng.standard_normal((B, d)), np.array([0.0, 0.5, 2.0]))}[kind]()
+    X = torch.tensor(rng.standard_normal((B, 5, 6, d)))  # (B, n, T, d): 6 tokens of 5 sequences
+    s = torch.softmax(torch.tensor(rng.standard_normal((B, 5, 6))), -1)
+    p = (s.unsqueeze(-1) * X).sum(-2).requires_grad_(True)  # attention outputs
+    F = head.features(X)
+    f, g = head.feature_value_and_grad((s.unsqueeze(-1) * F).sum(-2))
+    np.testing.assert_allclose(f.numpy(), head(p).detach().numpy(), rtol=1e-13, atol=1e-14)
+    (grad_p,) = torch.autograd.grad(head(p).sum(), p)
+    scores = (F @ g.unsqueeze(-1)).squeeze(-1)  # F(x_t)ᵀ∇ψ = x_tᵀ∇h(p)
+    np.testing.assert_allclose(scores.numpy(), (X @ grad_p.unsqueeze(-1)).squeeze(-1).numpy(), rtol=1e-12, atol=1e-13)
+
+
 # -- bad input --------------------------------------------------------------------------
 
 

@@ -92,6 +92,20 @@ def scaled_logit_weights(
     return q, M.view(M.shape[:batch_dims]), u, s, ls
 
 
+def _token_major(X: torch.Tensor) -> torch.Tensor:
+    """(B, n, T, k) → (T, B, n, k), contiguous: token t's rows in one block (for :func:`_mix`)."""
+    return X.permute(2, 0, 1, 3).contiguous()
+
+
+def _mix(XT: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ_t w_it x_it for token weights w (B, n, T) and token-major tokens XT (T, B, n, k): one fused
+    pass per token, cheaper than a (B, n, T, k) product."""
+    r = XT[0] * w[..., 0, None]
+    for t in range(1, w.shape[-1]):
+        r.addcmul_(XT[t], w[..., t, None])
+    return r
+
+
 class LinearProblem:
     """Constants of one (batched) attention ERM with a fixed head, and the scale-free gradient kernel.
 
@@ -100,7 +114,8 @@ class LinearProblem:
     A nonlinear ``head`` (:class:`~tfsvm.heads.Head`; v is then ignored) replaces the fixed scores
     γ_ikt = Y_ik x_itᵀ v by those of its gradient at the attention output p_ik = X_iᵀ s_ik,
     γ_ikt = Y_ik x_itᵀ ∇h(p_ik), and u_ik = Y_ik h(p_ik): the chain rule through the softmax is the
-    same, so one kernel serves every head. ``causal`` masks token t for output k when t > k
+    same, so one kernel serves every head. The head is evaluated as h = ψ∘F with linear token
+    features F (:meth:`~tfsvm.heads.Head.features`, computed once; for the MLP head F(x) = Vᵀx). ``causal`` masks token t for output k when t > k
     (needs K = T). The loss normalisation is (1/n) Σ_i Σ_k (eq. (10); K = 1 is (W-ERM)).
     """
 
@@ -115,32 +130,26 @@ class LinearProblem:
         self.single = K == 1
         self.Zflat = Zq.reshape(B, n * K, d)
         if self.single:  # (B, n, ...) layouts without the K axis: cheaper kernels
-            self._XT = X.permute(2, 0, 1, 3).contiguous()  # (T, B, n, d): token t's rows contiguous
+            self._XT = _token_major(X)
         if head is None:
             gam = Yq.unsqueeze(-1) * (X * v[:, None, None, :]).sum(-1).unsqueeze(-2)  # (B, n, K, T)
             self.gam = gam.squeeze(-2) if self.single else gam
         else:
             self.gam = self._head_scores
             self._Y = Yq.squeeze(-1) if self.single else Yq
+            self._F = head.features(X)  # (B, n, T, k), once: each step only mixes them
+            self._FT = _token_major(self._F) if self.single else None
 
     def _head_scores(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(γ, u) of a nonlinear head at the probabilities s (see the class docstring)."""
-        p = self._mix(s)
-        f, g = self.head.value_and_grad(p)
+        """(γ, u) of a nonlinear head h = ψ∘F at the probabilities s: with z = Σ_t s_t F(x_t),
+        u = Y ψ(z) and γ_t = Y F(x_t)ᵀ∇ψ(z) = Y x_tᵀ∇h(p) (see the class docstring)."""
         if self.single:
-            gam = (self.X @ g.unsqueeze(-1)).squeeze(-1)
+            f, g = self.head.feature_value_and_grad(_mix(self._FT, s))
+            gam = (self._F @ g.unsqueeze(-1)).squeeze(-1)
         else:
-            gam = g @ self.X.transpose(-1, -2)
+            f, g = self.head.feature_value_and_grad(s @ self._F)
+            gam = g @ self._F.transpose(-1, -2)
         return self._Y.unsqueeze(-1) * gam, self._Y * f
-
-    def _mix(self, w: torch.Tensor) -> torch.Tensor:
-        """Σ_t w_ikt x_it for token weights w (B, n, K, T) ((B, n, T) when K = 1): (B, n, K, d) / (B, n, d)."""
-        if not self.single:
-            return w @ self.X
-        r = self._XT[0] * w[..., 0, None]  # one fused pass per token beats a (B, n, T, d) product
-        for t in range(1, w.shape[-1]):
-            r.addcmul_(self._XT[t], w[..., t, None])
-        return r
 
     def _shape(self, t: torch.Tensor) -> torch.Tensor:
         """Give single-query results the (B, n, 1, …) layout of the general case."""
@@ -177,7 +186,8 @@ class LinearProblem:
         """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
         without forming any d x d matrix (r_ik = Σ_t q_ikt x_it)."""
         q, M = fw[1], fw[2]
-        return self._mix(q).reshape(q.shape[0], -1, self.X.shape[-1]), M
+        r = _mix(self._XT, q) if self.single else q @ self.X
+        return r.reshape(q.shape[0], -1, self.X.shape[-1]), M
 
     def loss_value(self, u: torch.Tensor) -> torch.Tensor:
         """(1/n) Σ_i Σ_k ℓ(u_ik), (B,)."""

@@ -91,9 +91,17 @@ class Head:
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(h(x), ∇h(x)) for a torch x (trials..., rest..., d): the closed-form gradients of
-        :mod:`tfsvm.gradients` need ∇h at the attention output (ReLU'(0) = 0, as in autograd)."""
+    # -- closed-form gradients (tfsvm.gradients) --------------------------------------
+    # A head is written h(x) = ψ(F(x)) with F linear (token features) and ψ cheap: the trainers
+    # precompute F of every token once, then need only ψ and ∇ψ at the mixed features each step.
+
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        """Token features F(x_t), (trials..., rest..., T, k), for tokens X (trials..., rest..., T, d);
+        the identity unless a head overrides it."""
+        return X
+
+    def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(ψ(z), ∇ψ(z)) at mixed features z (trials..., rest..., k), so that h(x) = ψ(F(x))."""
         raise NotImplementedError
 
     def __call__(self, x: Any) -> Any:
@@ -131,9 +139,9 @@ class LinearHead(Head):
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x * _expand(self._p("v", x), x, 1)).sum(-1)
 
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = _expand(self._p("v", x), x, 1)
-        return (x * v).sum(-1), v.expand(x.shape)
+    def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = _expand(self._p("v", z), z, 1)
+        return (z * v).sum(-1), v.expand(z.shape)
 
     def __repr__(self) -> str:
         return f"LinearHead(d={self.d}, batch_shape={self.batch_shape})"
@@ -178,13 +186,16 @@ class MLPHead(Head):
         xs = x.reshape(x.shape[:nb] + (-1, x.shape[-1]))
         return torch.relu(xs @ V).sum(-1).reshape(x.shape[:-1])
 
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        V = self._p("V", x)
-        nb = _trial_dims(V, x, 2)
-        hidden = x.reshape(x.shape[:nb] + (-1, x.shape[-1])) @ V  # (trials, rest, k)
-        active = (hidden > 0).to(x.dtype)
-        grad = active @ V.transpose(-1, -2)  # Σ_j 1[v_jᵀx > 0] v_j
-        return (hidden * active).sum(-1).reshape(x.shape[:-1]), grad.reshape(x.shape)
+    def features(self, X: torch.Tensor) -> torch.Tensor:
+        """F(x) = Vᵀx: the hidden pre-activations of every token."""
+        V = self._p("V", X)
+        nb = _trial_dims(V, X, 2)
+        return (X.reshape(X.shape[:nb] + (-1, X.shape[-1])) @ V).reshape(X.shape[:-1] + (V.shape[-1],))
+
+    def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """ψ(z) = 1ᵀReLU(z), ∇ψ(z) = 1[z > 0] (ReLU'(0) = 0, as in autograd)."""
+        active = (z > 0).to(z.dtype)
+        return (z * active).sum(-1), active
 
     def __repr__(self) -> str:
         return f"MLPHead(d={self.d}, k={self.V.shape[-1]}, batch_shape={self.batch_shape})"
@@ -227,10 +238,10 @@ class LambdaHead(Head):
         lam = _expand(self._p("lam", x).unsqueeze(-1), x, 1).squeeze(-1)
         return (x * v).sum(-1) - lam * (x * x).sum(-1)
 
-    def value_and_grad(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        v = _expand(self._p("v", x), x, 1)
-        lam = _expand(self._p("lam", x).unsqueeze(-1), x, 1)
-        return (x * (v - lam * x)).sum(-1), v - 2 * lam * x
+    def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v = _expand(self._p("v", z), z, 1)
+        lam = _expand(self._p("lam", z).unsqueeze(-1), z, 1)
+        return (z * (v - lam * z)).sum(-1), v - 2 * lam * z
 
     def __repr__(self) -> str:
         return f"LambdaHead(d={self.d}, lam={self.lam}, batch_shape={self.batch_shape})"
