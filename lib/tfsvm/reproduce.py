@@ -67,8 +67,8 @@ def save_figure(record: Record, out: Path) -> Path | None:
 
 
 #: paper-scale cost order (measured, most expensive first): the parallel run starts these first
-LONGEST_FIRST = ("multi_token", "global_probability", "rank_sensitivity", "convergence_types", "lambda_head",
-                 "rank", "local_convergence", "sequential_causal", "gd_paths_2d", "prompt_multi_input",
+LONGEST_FIRST = ("global_probability", "rank_sensitivity", "multi_token", "convergence_types", "rank",
+                 "lambda_head", "local_convergence", "sequential_causal", "gd_paths_2d", "prompt_multi_input",
                  "joint_training", "prompt_single_input")
 
 
