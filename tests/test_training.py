@@ -427,3 +427,25 @@ def test_theorem9_local_regularization_path_converges_to_W_alpha_mm():
     path = training.regularization_path(toy, [2.0, 10.0, 50.0], cone=(alpha, 0.01))
     assert min(tokens.cone_eps_value(W, toy.X, toy.Z, toy.scores, alpha) for W in path.W) >= 0.01 - 1e-9
     assert 1 - corr(path.W[-1], W_a) < 1e-5
+
+
+def test_gram_form_norm_falls_back_to_the_matrix_when_it_cancels():
+    """‖Rᵀ Z‖² from the Gram form ⟨R, Z Zᵀ R⟩ loses every digit when the sequences' contributions
+    cancel (here z_2 = −z_1 + δ, r_1 = r_2, so Rᵀ Z = r δᵀ); the guard recomputes it from Rᵀ Z."""
+    rng = np.random.default_rng(0)
+    r, z, delta = rng.standard_normal((3, 6))
+    delta *= 1e-10 / np.linalg.norm(delta)
+    R = torch.tensor(np.stack([r, r])[None])
+    Z = torch.tensor(np.stack([z, -z + delta])[None])
+    true = np.linalg.norm(np.outer(r, delta)) ** 2
+    gram = training._dot(R, (Z @ Z.transpose(-1, -2)) @ R)
+    assert abs(gram.item() - true) > true  # the unguarded value is rounding noise
+    guarded = training._checked_sq_norm(gram, training._rows_scale2(R, training._dot(Z, Z)),
+                                        lambda: training._fro(R.transpose(-1, -2) @ Z) ** 2)
+    assert guarded.item() == pytest.approx(true, rel=1e-6)
+    # a well-conditioned Gram form is kept as is
+    Z2 = torch.tensor(rng.standard_normal((1, 2, 6)))
+    ok = training._dot(R, (Z2 @ Z2.transpose(-1, -2)) @ R)
+    kept = training._checked_sq_norm(ok, training._rows_scale2(R, training._dot(Z2, Z2)),
+                                     lambda: torch.full_like(ok, np.nan))
+    assert torch.equal(kept, ok)

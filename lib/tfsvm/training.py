@@ -236,6 +236,27 @@ def _dot(A: torch.Tensor, Bm: torch.Tensor) -> torch.Tensor:
     return (A * Bm).sum((-2, -1), keepdim=True)
 
 
+#: A squared norm computed from Gram matrices (⟨R, Z Zᵀ R⟩ = ‖Rᵀ Z‖², …) carries rounding of
+#: about 1e-16 of its terms' scale; below this fraction of that scale it is recomputed from the
+#: matrix itself (only then, so the reduced coordinates keep their speed).
+_GRAM_CANCELLATION = 1e-6
+
+
+def _checked_sq_norm(value: torch.Tensor, scale2: torch.Tensor, exact) -> torch.Tensor:
+    """``value`` (a Gram-form squared norm, per trial) where it is reliable, ``exact()`` where it
+    is below :data:`_GRAM_CANCELLATION` · ``scale2`` (the square of its terms' size)."""
+    bad = value < _GRAM_CANCELLATION * scale2
+    if bool(bad.any()):
+        return torch.where(bad, exact(), value)
+    return value
+
+
+def _rows_scale2(R: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+    """‖R‖_F² ‖Z‖_F² ≥ (Σ_i ‖r_i‖ ‖z_i‖)², (B, 1, 1): bounds the terms of the Gram form of ‖Rᵀ Z‖²
+    (``z2`` = ‖Z‖_F², (B, 1, 1))."""
+    return _dot(R, R) * z2
+
+
 def _ridge_scales(M: torch.Tensor, nA: torch.Tensor, nX: torch.Tensor, n: int,
                   ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(a, b) with a·A + b·X = exp(−S)·(−(e^M/n)·A + 2λ·X), a positive multiple of a ridge
@@ -516,7 +537,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
       ‖∇L‖_F = (e^M/n)·⟨R, (Z Zᵀ) R⟩^{1/2}. One N x N x d product per step instead of two
       N x d x d ones; W(k) itself is formed only at the recorded steps.
     * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q) + 2λK, ∇_Q = −(e^M/n) Zᵀ (R K) + 2λQ:
-      O(N d m) instead of O(d² m). With N < d, normalised and exact normalisation, Q moves only
+      O(N d m) instead of O(d² m) (when N > d it is cheaper to form W = K Qᵀ and G ∝ Rᵀ Z). With N < d, normalised and exact normalisation, Q moves only
       in span{z_ik} plus the ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
       c and A (B, N, m), and P = Z Q is tracked directly (P ← s·P + t·(Z Zᵀ)(R K)), so Z Q costs
       N² m instead of N d m and ∇_Q is never formed as a d x m matrix. K stays dense. The norm of
@@ -533,6 +554,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     fast_KQ = param == "KQ" and N < d and normalized and not raw_eps and _REDUCED_COORDINATES
     if fast_W or fast_KQ:
         Gz = Zf @ Zf.transpose(-1, -2)  # (B, N, N)
+        z2 = _dot(Zf, Zf)  # ‖Z‖_F²
     if fast_W:
         Wz = Zf @ Pm.transpose(-1, -2)  # rows (W z)ᵀ, updated with every step
         Acc = torch.zeros_like(Wz)  # W = W(0) + Accᵀ Z
@@ -543,6 +565,20 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         P, Acc, c = P0, torch.zeros_like(P0), torch.ones_like(q0)  # Q = c Q(0) + Zᵀ Acc, P = Z Q
     elif param == "KQ":
         KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
+        m = Qm.shape[-1]
+        explicit_W = 3 * d * d * m + 2 * N * d * d < 5 * N * d * m  # fewer flops through W = K Qᵀ
+
+        def factor_products(R: torch.Tensor) -> torch.Tensor:
+            """(Rᵀ Z Q, Zᵀ R K), (2, B, d, m): −n e^{−M} times the loss gradients of K and Q."""
+            A = torch.empty_like(KQ)
+            if explicit_W:
+                G = R.transpose(-1, -2) @ Zf  # (B, d, d)
+                torch.matmul(G, KQ[1], out=A[0])
+                torch.matmul(G.transpose(-1, -2), KQ[0], out=A[1])
+            else:
+                torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
+                torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
+            return A
     fw = None
     for k in range(steps + 1):
         if param == "W":
@@ -550,6 +586,9 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 Wz = Zf @ Pm.transpose(-1, -2)
         elif fast_KQ:
             Wz = P @ K.transpose(-1, -2)
+        elif explicit_W:
+            Wk = KQ[0] @ KQ[1].transpose(-1, -2)
+            Wz = Zf @ Wk.transpose(-1, -2)
         else:
             ZQ = Zf @ KQ[1]  # (B, N, m)
             Wz = ZQ @ KQ[0].transpose(-1, -2)
@@ -560,7 +599,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
             elif fast_KQ:
                 W_rec[j] = K @ _reduced_Q(c, Q0, Zf, Acc).transpose(-1, -2)
             else:
-                W_rec[j] = KQ[0] @ KQ[1].transpose(-1, -2)
+                W_rec[j] = Wk if explicit_W else KQ[0] @ KQ[1].transpose(-1, -2)
             loss_rec[j] = prob.loss_value(fw[3])
             mp_rec[j] = fw[4].amax(-1).flatten(1).mean(-1)
             j += 1
@@ -570,7 +609,8 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         if param == "W":
             if fast_W:
                 GR = Gz @ R  # (Z Zᵀ) R
-                gn = torch.sqrt(_dot(R, GR).view(-1).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
+                g2 = _checked_sq_norm(_dot(R, GR), _rows_scale2(R, z2), lambda: _fro(R.transpose(-1, -2) @ Zf) ** 2)
+                gn = torch.sqrt(g2.view(-1).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
                 if not normalized:
                     c = torch.exp(M)
                 elif raw_eps:
@@ -590,14 +630,12 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                     D = _normalize(G, EPS)
                 Pm = Pm - lr * D
         elif fast_KQ:
-            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, P0, q0, Gz, R, M, n, lr, ridge)
+            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, Q0, P0, q0, Zf, Gz, z2, R, M, n, lr, ridge)
         elif normalized and not raw_eps:
             # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n, fused:
             # D = a·A + b·KQ with A = (Rᵀ Z Q, Zᵀ R K) (the −1/n folded into a) and the per-factor
             # scales of _ridge_scales; then KQ ← KQ − η D/(‖D‖ + ε), each factor separately.
-            A = torch.empty_like(KQ)
-            torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
-            torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
+            A = factor_products(R)
             if ridge > 0:
                 a, b = _ridge_scales(M.view(-1, 1, 1), _fro(A), _fro(KQ), n, ridge)
                 D = (A * a).addcmul_(KQ, b)
@@ -605,7 +643,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 D = A.neg_()
             KQ = KQ.addcmul(D, -lr / (_fro(D) + EPS))
         else:
-            A = torch.stack((R.transpose(-1, -2) @ ZQ, Zf.transpose(-1, -2) @ (R @ KQ[0]))).div_(-n)
+            A = factor_products(R).div_(-n)
             D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
             if normalized:
                 D = _normalize(D, EPS)
@@ -624,8 +662,9 @@ def _reduced_Q(c: torch.Tensor, Q0: torch.Tensor, Zf: torch.Tensor, Acc: torch.T
     return torch.baddbmm(Q0 * c, Zf.transpose(-1, -2), Acc)
 
 
-def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, P0: torch.Tensor,
-                     q0: torch.Tensor, Gz: torch.Tensor, R: torch.Tensor, M: torch.Tensor, n: int, lr: float,
+def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, Q0: torch.Tensor,
+                     P0: torch.Tensor, q0: torch.Tensor, Zf: torch.Tensor, Gz: torch.Tensor, z2: torch.Tensor,
+                     R: torch.Tensor, M: torch.Tensor, n: int, lr: float,
                      ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One normalised (K, Q) step (exact normalisation) in the reduced coordinates
     Q = c·Q(0) + Zᵀ Acc, P = Z Q of :func:`_closed_form_loop`; returns the new (K, P, Acc, c).
@@ -635,19 +674,25 @@ def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: tor
     s = 1 − η b/(‖D_Q‖ + ε), where (using ⟨Zᵀ X, Q⟩ = ⟨X, Z Q⟩ and Z Zᵀ Acc = P − c·Z Q(0))
     ‖D_Q‖² = a² ⟨X, Z Zᵀ X⟩ + 2ab ⟨X, P⟩ + b² ‖Q‖²,
     ‖Q‖² = c² ‖Q(0)‖² + 2c ⟨Z Q(0), Acc⟩ + ⟨Acc, Z Zᵀ Acc⟩ = c² ‖Q(0)‖² + c ⟨Z Q(0), Acc⟩ + ⟨Acc, P⟩.
-    K takes the dense step, with ∇_K ∝ Rᵀ P.
+    K takes the dense step, with ∇_K ∝ Rᵀ P. Where an expansion has cancelled (the loss and ridge
+    parts of D_Q balance, or the sequences' contributions to Zᵀ X do) the norm is recomputed
+    from the d x m matrix (:func:`_checked_sq_norm`).
     """
     X = R @ K  # (B, N, m)
     GX = Gz @ X  # Z (Zᵀ X)
     A_K = R.transpose(-1, -2) @ P  # Rᵀ Z Q, (B, d, m)
-    nA2 = _dot(X, GX).clamp(min=0.0)  # ‖Zᵀ X‖²
+    ZtX = lambda: Zf.transpose(-1, -2) @ X  # noqa: E731  (Zᵀ X, formed only if needed)
+    nA2 = _checked_sq_norm(_dot(X, GX), _rows_scale2(X, z2), lambda: _fro(ZtX()) ** 2).clamp(min=0.0)  # ‖Zᵀ X‖²
     if ridge > 0:
         Mv = M.view(-1, 1, 1)
         aK, bK = _ridge_scales(Mv, _fro(A_K), _fro(K), n, ridge)
         D_K = A_K.mul_(aK).addcmul_(K, bK)
         nQ2 = (c * c * q0 + c * _dot(P0, Acc) + _dot(Acc, P)).clamp(min=0.0)  # ‖Q‖²
         a, b = _ridge_scales(Mv, torch.sqrt(nA2), torch.sqrt(nQ2), n, ridge)
-        nD = torch.sqrt((a * a * nA2 + 2 * a * b * _dot(X, P) + b * b * nQ2).clamp(min=0.0))  # ‖D_Q‖
+        terms = a * a * nA2 + b * b * nQ2
+        nD2 = _checked_sq_norm(terms + 2 * a * b * _dot(X, P), terms,
+                               lambda: _fro(a * ZtX() + b * _reduced_Q(c, Q0, Zf, Acc)) ** 2)
+        nD = torch.sqrt(nD2.clamp(min=0.0))  # ‖D_Q‖
         f = -lr / (nD + EPS)
         s, t = 1 + f * b, f * a
         P, Acc, c = P * s + GX * t, Acc * s + X * t, c * s
