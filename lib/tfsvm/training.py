@@ -537,14 +537,17 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
       ‖∇L‖_F = (e^M/n)·⟨R, (Z Zᵀ) R⟩^{1/2}. One N x N x d product per step instead of two
       N x d x d ones; W(k) itself is formed only at the recorded steps.
     * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q) + 2λK, ∇_Q = −(e^M/n) Zᵀ (R K) + 2λQ:
-      O(N d m) instead of O(d² m) (when N > d it is cheaper to form W = K Qᵀ and G ∝ Rᵀ Z). With N < d, normalised and exact normalisation, Q moves only
-      in span{z_ik} plus the ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
+      O(N d m) instead of O(d² m) (when N > d it is cheaper to form W = K Qᵀ and G ∝ Rᵀ Z).
+      With N < d, normalised and exact normalisation, Q moves only in span{z_ik} plus the
+      ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
       c and A (B, N, m), and P = Z Q is tracked directly (P ← s·P + t·(Z Zᵀ)(R K)), so Z Q costs
       N² m instead of N d m and ∇_Q is never formed as a d x m matrix. K stays dense. The norm of
       Q's step direction (each factor is normalised separately) comes from N x N Gram matrices
       (:func:`_reduced_KQ_step`); Q(k) itself is formed only at the recorded steps and at the end.
 
-    All are the dense iteration rearranged, equal up to floating-point rounding.
+    All are the dense iteration rearranged, equal up to floating-point rounding; a norm taken
+    from Gram matrices is recomputed from the matrix itself where its terms cancel
+    (:func:`_checked_sq_norm`).
     """
     Zf = prob.Zflat  # (B, N, d)
     B, N, d = Zf.shape
