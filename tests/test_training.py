@@ -449,3 +449,28 @@ def test_gram_form_norm_falls_back_to_the_matrix_when_it_cancels():
     kept = training._checked_sq_norm(ok, training._rows_scale2(R, training._dot(Z2, Z2)),
                                      lambda: torch.full_like(ok, np.nan))
     assert torch.equal(kept, ok)
+
+
+def test_custom_head_without_closed_form_trains_with_autograd():
+    """A Head subclass that only defines h trains through autograd ("auto"), and asking for the
+    closed form names what is missing."""
+    from tfsvm.heads import Head
+
+    class Tanh(Head):
+        _core = {"v": 1}
+
+        def __init__(self, v):
+            super().__init__(v=np.asarray(v, dtype=float))
+
+        @property
+        def d(self):
+            return self._params["v"].shape[-1]
+
+        def _forward(self, x):
+            return torch.tanh(x @ self._p("v", x))
+
+    inst = unit_sphere_data(3, 4, 3, seed=0)
+    res = training.train(inst, steps=20, head=Tanh(inst.v), raw_eps=True)
+    assert res.info["gradient"] == "autograd" and np.all(np.isfinite(res.W))
+    with pytest.raises(OptionError, match="feature_value_and_grad"):
+        training.train(inst, steps=2, head=Tanh(inst.v), method="closed_form")

@@ -49,7 +49,7 @@ class Head:
     """Base class: a fixed (not trained) prediction head with numpy float64 parameters."""
 
     name: str = "head"
-    #: whether h is linear (h(x) = vᵀx); linear heads get closed-form gradients.
+    #: whether h is linear (h(x) = vᵀx).
     is_linear: bool = False
     _core: dict[str, int] = {}
 
@@ -103,6 +103,12 @@ class Head:
     def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(ψ(z), ∇ψ(z)) at mixed features z (trials..., rest..., k), so that h(x) = ψ(F(x))."""
         raise NotImplementedError
+
+    @property
+    def has_closed_form(self) -> bool:
+        """Whether the head defines ψ and ∇ψ (:meth:`feature_value_and_grad`); the trainers use
+        the closed-form gradients then, autograd through ``__call__`` otherwise."""
+        return type(self).feature_value_and_grad is not Head.feature_value_and_grad
 
     def __call__(self, x: Any) -> Any:
         """h(x) for x of shape (..., d) (torch in → torch out, numpy in → numpy out)."""

@@ -393,8 +393,10 @@ def train(
     raw_eps : bool
         Add ε to the raw gradient norm as the official code does (see the module docstring).
     method : "auto", "closed_form" or "autograd"
-        Gradient computation; "auto" = "closed_form" (scale-free, :mod:`tfsvm.gradients`, every
-        head); "autograd" differentiates the model (the reference the closed form is tested against).
+        Gradient computation: "closed_form" is scale-free (:mod:`tfsvm.gradients`; every head of
+        :mod:`tfsvm.heads`), "autograd" differentiates the model (the reference the closed form is
+        tested against); "auto" = "closed_form" unless a custom head defines no
+        ``feature_value_and_grad``.
 
     Returns
     -------
@@ -422,7 +424,10 @@ def train(
     B = data.batch_shape[0] if batched else 1
     d = data.d
     hd = _resolve_head(head, data, B)
-    closed = method != "autograd"
+    if method == "closed_form" and not hd.has_closed_form:
+        raise OptionError(f"method='closed_form' needs a head with feature_value_and_grad; {type(hd).__name__} has "
+                          "none (use method='autograd')")
+    closed = method == "closed_form" or (method == "auto" and hd.has_closed_form)
     P0, Q0 = _init_params(init, param, d, m, B, batched, seed)
 
     # tensors with a trial dimension
