@@ -89,7 +89,8 @@ class Head:
         return type(self)(**kw)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """h(x) = ψ(F(x)); a head without ψ overrides this instead."""
+        return self.feature_value_and_grad(self.features(x))[0]
 
     # -- closed-form gradients (tfsvm.gradients) --------------------------------------
     # A head is written h(x) = ψ(F(x)) with F linear (token features) and ψ cheap: the trainers
@@ -142,9 +143,6 @@ class LinearHead(Head):
     def d(self) -> int:
         return self.v.shape[-1]
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x * _expand(self._p("v", x), x, 1)).sum(-1)
-
     def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v = _expand(self._p("v", z), z, 1)
         return (z * v).sum(-1), v.expand(z.shape)
@@ -185,23 +183,15 @@ class MLPHead(Head):
     def d(self) -> int:
         return self.V.shape[-2]
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        V = self._p("V", x)  # (d, k) or (trials..., d, k)
-        nb = _trial_dims(V, x, 2)
-        # one product per trial, (trials, rest, d) @ (trials, d, k): no per-sequence copies of V
-        xs = x.reshape(x.shape[:nb] + (-1, x.shape[-1]))
-        return torch.relu(xs @ V).sum(-1).reshape(x.shape[:-1])
-
     def features(self, X: torch.Tensor) -> torch.Tensor:
-        """F(x) = Vᵀx: the hidden pre-activations of every token."""
-        V = self._p("V", X)
+        """F(x) = Vᵀx: the hidden pre-activations, one product per trial (no per-sequence copies of V)."""
+        V = self._p("V", X)  # (d, k) or (trials..., d, k)
         nb = _trial_dims(V, X, 2)
         return (X.reshape(X.shape[:nb] + (-1, X.shape[-1])) @ V).reshape(X.shape[:-1] + (V.shape[-1],))
 
     def feature_value_and_grad(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """ψ(z) = 1ᵀReLU(z), ∇ψ(z) = 1[z > 0] (ReLU'(0) = 0, as in autograd)."""
-        active = (z > 0).to(z.dtype)
-        return (z * active).sum(-1), active
+        return torch.relu(z).sum(-1), (z > 0).to(z.dtype)
 
     def __repr__(self) -> str:
         return f"MLPHead(d={self.d}, k={self.V.shape[-1]}, batch_shape={self.batch_shape})"

@@ -438,10 +438,10 @@ def train(
     causal = mode == "causal"
     Zq = Z if seq else Z.unsqueeze(-2)
     Yq = Y if seq else Y.unsqueeze(-1)
-    if hd.is_linear:
+    if closed and hd.is_linear:
         v = t(hd.v)
         prob = LinearProblem(X, Zq, Yq, v.expand(B, d) if v.ndim == 1 else v, ls_, causal=causal)
-    else:
+    elif closed:
         prob = LinearProblem(X, Zq, Yq, None, ls_, causal=causal, head=hd)
     if not batched and hd.batch_shape:
         raise ShapeError("a batched head needs batched data")
@@ -795,8 +795,9 @@ def train_prompt(
     with _cpu_settings(dev, B * data.n * data.T * d), torch.no_grad():
         for k in range(steps + 1):
             a = torch.einsum("ntd,bd->bnt", keys, p)
-            xv = torch.einsum("ntd,bd->bnt", X, v)
-            gam = Y[None, :, None] * xv
+            if k == 0 or train_v:  # the scores change only with v
+                xv = torch.einsum("ntd,bd->bnt", X, v)
+                gam = Y[None, :, None] * xv
             q, M, u, s, _ = scaled_logit_weights(a, gam, ls_)
             f = (s * xv).sum(-1)  # (B, n)
             if is_rec[k]:
