@@ -6,8 +6,9 @@ For the gradient-descent core of each experiment of ``python -m tfsvm.reproduce`
 
 * **batched**: all ``--trials`` trials of one configuration as one tensor program
   (:func:`tfsvm.training.train` with a leading trial dimension; closed-form scale-free gradients
-  for every head, reduced coordinates when there are fewer queries than dimensions), as the
-  experiment modules run them;
+  for every head, reduced coordinates when there are fewer queries than dimensions, small
+  products through numpy's BLAS calls, a token-major softmax kernel), as the experiment modules
+  run them;
 * **one trial at a time**: what the official code does -- one trial after the other, with
   autograd through the model (``training.train(trial, ..., method="autograd")`` on a single
   instance). The loop is timed on ``--loop-trials`` trials and scaled linearly to ``--trials``

@@ -33,7 +33,7 @@ def _central_fd(f, W, h=1e-5):
 
 
 @pytest.mark.parametrize("loss", ["logistic", "exponential", "correlation"])
-@pytest.mark.parametrize("T", [5, 12])  # the pairwise (T <= 8) and the reference-token (T > 8) kernels
+@pytest.mark.parametrize("T", [5, 12])
 def test_grad_W_equals_autograd_and_finite_differences(loss, T):
     for seed in range(3):
         inst = unit_sphere_data(4, T, 3, seed=seed)
@@ -178,6 +178,30 @@ def test_scaled_logit_weights_masked_tokens_and_given_output():
     assert torch.all(q[..., 2:] == 0) and torch.all(q[0, 0] == 0)
     ref, Mref = _pairwise_reference(ls[..., :2].numpy(), gam[..., :2].numpy(), logistic.log_neg_deriv(uu).numpy())
     np.testing.assert_allclose(q[..., :2].numpy() * np.exp(M.numpy() - Mref)[:, None, None], ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("batch_dims", [1, 2])
+def test_scaled_logit_weights_token_major_layout_equals_token_last(batch_dims):
+    """dim=0 (the trainers' token-major layout (T, …)) gives the same softmax, weights, scale and
+    margins as the token-last layout, for fixed scores and for a head's score function."""
+    from tfsvm.losses import logistic
+
+    rng = np.random.default_rng(2)
+    a = torch.tensor(40 * rng.standard_normal((3, 4, 2, 6)))
+    gam = torch.tensor(rng.standard_normal((3, 4, 2, 6)))
+    first = lambda t: t.movedim(-1, 0).contiguous()  # noqa: E731
+    last = G.scaled_logit_weights(a, gam, logistic, batch_dims=batch_dims)
+    tm = G.scaled_logit_weights(first(a), first(gam), logistic, batch_dims=batch_dims, dim=0)
+    head = lambda s: (first(gam) * 2, (s * first(gam)).sum(0) - 0.5)  # noqa: E731
+    head_last = G.scaled_logit_weights(a, lambda s: (gam * 2, (s * gam).sum(-1) - 0.5), logistic, batch_dims=batch_dims)
+    head_tm = G.scaled_logit_weights(first(a), head, logistic, batch_dims=batch_dims, dim=0)
+    for ref, got in ((last, tm), (head_last, head_tm)):
+        q, M, u, s, ls = got
+        assert M.shape == ref[1].shape == a.shape[:batch_dims]
+        np.testing.assert_allclose(M.numpy(), ref[1].numpy(), rtol=1e-15, atol=0)
+        np.testing.assert_allclose(u.numpy(), ref[2].numpy(), rtol=1e-14, atol=1e-15)
+        for x, y in ((q, ref[0]), (s, ref[3]), (ls, ref[4])):
+            np.testing.assert_allclose(x.movedim(0, -1).numpy(), y.numpy(), rtol=1e-13, atol=1e-13)
 
 
 def test_lipschitz_W_formula():

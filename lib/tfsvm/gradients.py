@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ._linalg import feature_block, feature_major_rows, matmul
 from ._validation import check_labels
 from .attention import _Inputs, _check_Zseq, _logits, _tokens, causal_mask
 from .errors import ShapeError
@@ -51,16 +52,18 @@ __all__ = ["grad_W", "grad_KQ", "lipschitz_W", "LinearProblem", "scaled_logit_we
 
 def scaled_logit_weights(
     a: torch.Tensor, gam: torch.Tensor | Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], loss: Loss,
-    batch_dims: int = 1,
+    batch_dims: int = 1, dim: int = -1,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Softmax of the logits ``a`` and the scale-free logit gradient: returns (q, M, u, s, log s)
     with
 
     ∂/∂a_t ℓ(u) = ℓ′(u) s_t (γ_t − sᵀγ) = −exp(M) · q_t,   s = softmax(a),
 
-    for token scores ``gam`` (…, T) and u = γᵀs; for a nonlinear head ``gam`` is a function
-    s ↦ (γ, u) giving the scores of ∇h at the attention output and the head's output u. M holds
-    one value per trial (the first ``batch_dims`` axes) and q is O(|γ|). Masked tokens
+    for token scores ``gam`` (the shape of a) and u = γᵀs; for a nonlinear head ``gam`` is a
+    function s ↦ (γ, u) giving the scores of ∇h at the attention output and the head's output u.
+    ``dim`` is the token axis (−1, or 0 for the token-major layout (T, …) of the trainers' hot
+    loop, where every operation runs over contiguous blocks of all sequences); M holds one value
+    per trial (the first ``batch_dims`` of the other axes) and q is O(|γ|). Masked tokens
     (a = −inf) drop out.
 
     The reference-token form (module docstring), with r = argmax_t a_t, h_τ = s_τ/s_r =
@@ -71,39 +74,50 @@ def scaled_logit_weights(
     M = the largest log k_τ over the rows of a trial, so every k lies in [0, 1] and one is 1;
     2T exponentials per row, each score difference exact.
     """
-    amax, r = a.max(-1, keepdim=True)
+    dim = dim % a.ndim
+    trial_axes = [ax for ax in range(a.ndim) if ax != dim][:batch_dims]
+    amax, r = a.max(dim, keepdim=True)
     sh = a - amax  # log(s_t / s_r)
     h = torch.exp(sh)  # h_r = 1, so 1 + Σ′h = Σh
-    hsum = h.sum(-1, keepdim=True)
+    hsum = h.sum(dim, keepdim=True)
     L1 = -torch.log(hsum)  # log s_r
     ls = sh + L1
     s = h / hsum
     if callable(gam):
         gam, u = gam(s)
     else:
-        u = (s * gam).sum(-1)
-    E = (ls + (L1 + loss.log_neg_deriv(u).unsqueeze(-1))).scatter_(-1, r, -math.inf)  # log of −ℓ′ s_t s_r, t ≠ r
-    M = E.amax(dim=tuple(range(batch_dims, E.ndim)), keepdim=True)
+        u = (s * gam).sum(dim)
+    E = (ls + (L1 + loss.log_neg_deriv(u).unsqueeze(dim))).scatter_(dim, r, -math.inf)  # log of −ℓ′ s_t s_r, t ≠ r
+    M = E.amax(dim=tuple(ax for ax in range(a.ndim) if ax not in trial_axes), keepdim=True)
     M = torch.where(torch.isfinite(M), M, 0.0)
     k = torch.exp(E - M)
-    dg = gam - gam.gather(-1, r)  # γ_t − γ_r, exact (0 at r)
-    q = k * (dg * hsum - (dg * h).sum(-1, keepdim=True))
-    q.scatter_(-1, r, -(dg * k).sum(-1, keepdim=True))
-    return q, M.view(M.shape[:batch_dims]), u, s, ls
+    dg = gam - gam.gather(dim, r)  # γ_t − γ_r, exact (0 at r)
+    q = k * (dg * hsum - (dg * h).sum(dim, keepdim=True))
+    q.scatter_(dim, r, -(dg * k).sum(dim, keepdim=True))
+    return q, M.view([a.shape[ax] for ax in trial_axes]), u, s, ls
 
 
-def _token_major(X: torch.Tensor) -> torch.Tensor:
-    """(B, n, T, k) → (T, B, n, k), contiguous: token t's rows in one block (for :func:`_mix`)."""
-    return X.permute(2, 0, 1, 3).contiguous()
+def _feature_major(X: torch.Tensor) -> torch.Tensor:
+    """(B, n, T, k) → (T, k, B, n), contiguous: each (token, feature) pair one block over all
+    sequences, so the per-token sums below run over long contiguous rows (for T ≈ 5 and k ≈ 15 the
+    (B, n, T, k) products of the same sums cost about twice as much)."""
+    return X.permute(2, 3, 0, 1).contiguous()
 
 
-def _mix(XT: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Σ_t w_it x_it for token weights w (B, n, T) and token-major tokens XT (T, B, n, k): one fused
-    pass per token, cheaper than a (B, n, T, k) product."""
-    r = XT[0] * w[..., 0, None]
-    for t in range(1, w.shape[-1]):
-        r.addcmul_(XT[t], w[..., t, None])
+def _mix(XF: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ_t w_it x_it, (k, B, n), for token weights w (T, B, n) and feature-major tokens XF (T, k, B, n)."""
+    r = XF[0] * w[0]
+    for t in range(1, w.shape[0]):
+        r.addcmul_(XF[t], w[t])
     return r
+
+
+def _token_scores(XF: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """x_itᵀ c_i, (T, B, n), for feature-major tokens XF (T, k, B, n) and feature-major c (k, B, n)."""
+    a = XF[:, 0] * c[0]
+    for j in range(1, c.shape[0]):
+        a.addcmul_(XF[:, j], c[j])
+    return a
 
 
 class LinearProblem:
@@ -115,8 +129,15 @@ class LinearProblem:
     γ_ikt = Y_ik x_itᵀ v by those of its gradient at the attention output p_ik = X_iᵀ s_ik,
     γ_ikt = Y_ik x_itᵀ ∇h(p_ik), and u_ik = Y_ik h(p_ik): the chain rule through the softmax is the
     same, so one kernel serves every head. The head is evaluated as h = ψ∘F with linear token
-    features F (:meth:`~tfsvm.heads.Head.features`, computed once; for the MLP head F(x) = Vᵀx). ``causal`` masks token t for output k when t > k
-    (needs K = T). The loss normalisation is (1/n) Σ_i Σ_k (eq. (10); K = 1 is (W-ERM)).
+    features F (:meth:`~tfsvm.heads.Head.features`, computed once; for the MLP head F(x) = Vᵀx).
+    ``causal`` masks token t for output k when t > k (needs K = T). The loss normalisation is
+    (1/n) Σ_i Σ_k (eq. (10); K = 1 is (W-ERM)).
+
+    Layouts. With one query per sequence (K = 1, the paper's figures) the hot path runs
+    token-major: logits, scores and q are (T, B, n), tokens and features are held feature-major
+    (T, k, B, n), and row matrices such as W z_i and the gradient rows r_i are (B, n, d) views of
+    (d, B, n) blocks (:func:`feature_major_rows`; pass W z in that form to avoid a copy). The
+    sequence case keeps the natural (B, n, K, T) layout.
     """
 
     def __init__(self, X: torch.Tensor, Zq: torch.Tensor, Yq: torch.Tensor, v: torch.Tensor | None, loss: Loss,
@@ -129,50 +150,52 @@ class LinearProblem:
         B, n, K, d = Zq.shape
         self.single = K == 1
         self.Zflat = Zq.reshape(B, n * K, d)
-        if self.single:  # (B, n, ...) layouts without the K axis: cheaper kernels
-            self._XT = _token_major(X)
+        if self.single:
+            self._XF = _feature_major(X)
         if head is None:
             gam = Yq.unsqueeze(-1) * (X * v[:, None, None, :]).sum(-1).unsqueeze(-2)  # (B, n, K, T)
-            self.gam = gam.squeeze(-2) if self.single else gam
+            self.gam = gam.squeeze(-2).permute(2, 0, 1).contiguous() if self.single else gam
         else:
             self.gam = self._head_scores
             self._Y = Yq.squeeze(-1) if self.single else Yq
-            self._F = head.features(X)  # (B, n, T, k), once: each step only mixes them
-            self._FT = _token_major(self._F) if self.single else None
+            F = head.features(X)  # (B, n, T, k), once: each step only mixes them
+            self._F = _feature_major(F) if self.single else F
 
     def _head_scores(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(γ, u) of a nonlinear head h = ψ∘F at the probabilities s: with z = Σ_t s_t F(x_t),
         u = Y ψ(z) and γ_t = Y F(x_t)ᵀ∇ψ(z) = Y x_tᵀ∇h(p) (see the class docstring)."""
-        if self.single:
-            f, g = self.head.feature_value_and_grad(_mix(self._FT, s))
-            gam = (self._F @ g.unsqueeze(-1)).squeeze(-1)
-        else:
-            f, g = self.head.feature_value_and_grad(s @ self._F)
-            gam = g @ self._F.transpose(-1, -2)
-        return self._Y.unsqueeze(-1) * gam, self._Y * f
+        if self.single:  # token-major s and γ (T, B, n)
+            f, g = self.head.feature_value_and_grad(feature_major_rows(_mix(self._F, s)))
+            return self._Y * _token_scores(self._F, feature_block(g)), self._Y * f
+        f, g = self.head.feature_value_and_grad(s @ self._F)
+        return self._Y.unsqueeze(-1) * (g @ self._F.transpose(-1, -2)), self._Y * f
 
     def _shape(self, t: torch.Tensor) -> torch.Tensor:
         """Give single-query results the (B, n, 1, …) layout of the general case."""
         return t.unsqueeze(2) if self.single else t
 
     def logits(self, W: torch.Tensor) -> torch.Tensor:
-        """a_ikt = x_itᵀ W z_ik, (B, n, K, T) (−inf on masked tokens); (B, n, T) when K = 1."""
-        return self.logits_Wz(torch.bmm(self.Zflat, W.transpose(-1, -2)))
+        """a_ikt = x_itᵀ W z_ik, (B, n, K, T) (−inf on masked tokens); token-major (T, B, n) when K = 1."""
+        return self.logits_Wz(matmul(self.Zflat, W.transpose(-1, -2)))
 
     def logits_Wz(self, Wz: torch.Tensor) -> torch.Tensor:
         """The logits from the rows (W z_ik)ᵀ, Wz (B, nK, d) (they see W only through W z)."""
         if self.single:
-            return (self.X @ Wz.unsqueeze(-1)).squeeze(-1)  # (B, n, T)
+            return _token_scores(self._XF, feature_block(Wz))
         B, n, K, d = self.Zq.shape
         a = Wz.reshape(B, n, K, d) @ self.X.transpose(-1, -2)  # (B, n, K, T)
         return a.masked_fill(self.mask, -math.inf) if self.mask is not None else a
 
     def forward_logits(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(log s, q, M, u, s) from the logits: log-probabilities, scaled logit weights (see
-        :func:`scaled_logit_weights`), the margins u_ik = Y_ik h(p_ik) (= γ_ikᵀ s_ik for a linear
-        head) and the probabilities."""
-        q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss)
-        return ls, q, M, u, s
+        """(log s, q, M, u, s) from the logits (in the layout of :meth:`logits`): log-probabilities
+        and probabilities (B, n, K, T), or (B, n, T) views when K = 1; scaled logit weights q (see
+        :func:`scaled_logit_weights`; in the layout of the logits) and the margins
+        u_ik = Y_ik h(p_ik) (= γ_ikᵀ s_ik for a linear head)."""
+        if not self.single:
+            q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss)
+            return ls, q, M, u, s
+        q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss, dim=0)
+        return ls.permute(1, 2, 0), q, M, u, s.permute(1, 2, 0)
 
     def forward_Wz(self, Wz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`forward` from the rows (W z_ik)ᵀ (B, nK, d) instead of W."""
@@ -184,10 +207,11 @@ class LinearProblem:
 
     def grad_rows(self, fw: tuple) -> tuple[torch.Tensor, torch.Tensor]:
         """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
-        without forming any d x d matrix (r_ik = Σ_t q_ikt x_it)."""
+        without forming any d x d matrix (r_ik = Σ_t q_ikt x_it; held feature-major when K = 1)."""
         q, M = fw[1], fw[2]
-        r = _mix(self._XT, q) if self.single else q @ self.X
-        return r.reshape(q.shape[0], -1, self.X.shape[-1]), M
+        if self.single:
+            return feature_major_rows(_mix(self._XF, q)), M
+        return (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1]), M
 
     def loss_value(self, u: torch.Tensor) -> torch.Tensor:
         """(1/n) Σ_i Σ_k ℓ(u_ik), (B,)."""
@@ -197,7 +221,7 @@ class LinearProblem:
     def grad(self, W: torch.Tensor, fw: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Scale-free gradient: (G (B, d, d), log_scale (B,)) with ∇L(W) = exp(log_scale)·G."""
         r, M = self.grad_rows(self.forward(W) if fw is None else fw)
-        G = torch.bmm(r.transpose(-1, -2), self.Zflat).div_(-self.n)  # (B, d, d)
+        G = matmul(r.transpose(-1, -2), self.Zflat).div_(-self.n)  # (B, d, d)
         return G, M
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._linalg import feature_block, matmul, rows_of
 from ._validation import as_float_array, check_count, check_nonnegative, check_option, check_positive
 from .attention import DTYPE, _log_excess
 from .data import AttentionData, PromptData, SequenceData
@@ -542,9 +543,9 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
       ‖∇L‖_F = (e^M/n)·⟨R, (Z Zᵀ) R⟩^{1/2}. One N x N x d product per step instead of two
       N x d x d ones; W(k) itself is formed only at the recorded steps.
     * (K, Q): Z Wᵀ = (Z Q) Kᵀ, ∇_K = −(e^M/n) Rᵀ (Z Q) + 2λK, ∇_Q = −(e^M/n) Zᵀ (R K) + 2λQ:
-      O(N d m) instead of O(d² m) (when N > d it is cheaper to form W = K Qᵀ and G ∝ Rᵀ Z).
-      With N < d, normalised and exact normalisation, Q moves only in span{z_ik} plus the
-      ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
+      O(N d m) instead of O(d² m) (when N is large against d it is cheaper to form G ∝ Rᵀ Z and
+      take G Q, Gᵀ K). With N < d, normalised and exact normalisation, Q moves only in
+      span{z_ik} plus the ridge shrinkage: Q(k) = c(k)·Q(0) + Zᵀ A(k) with a per-trial scalar
       c and A (B, N, m), and P = Z Q is tracked directly (P ← s·P + t·(Z Zᵀ)(R K)), so Z Q costs
       N² m instead of N d m and ∇_Q is never formed as a d x m matrix. K stays dense. The norm of
       Q's step direction (each factor is normalised separately) comes from N x N Gram matrices
@@ -552,62 +553,61 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
 
     All are the dense iteration rearranged, equal up to floating-point rounding; a norm taken
     from Gram matrices is recomputed from the matrix itself where its terms cancel
-    (:func:`_checked_sq_norm`).
+    (:func:`_checked_sq_norm`). Row matrices (B, N, ·) are held feature-major (the layout of
+    :class:`~tfsvm.gradients.LinearProblem`) and built as transposed products (:func:`~tfsvm._linalg.rows_of`).
     """
     Zf = prob.Zflat  # (B, N, d)
     B, N, d = Zf.shape
+    Zt = feature_block(Zf).transpose(0, 1)  # Zᵀ (B, d, N), contiguous rows
     n = prob.n
     j = 0
     fast_W = param == "W" and N < 2 * d and _REDUCED_COORDINATES
     fast_KQ = param == "KQ" and N < d and normalized and not raw_eps and _REDUCED_COORDINATES
     if fast_W or fast_KQ:
-        Gz = Zf @ Zf.transpose(-1, -2)  # (B, N, N)
+        Gz = matmul(Zf, Zt)  # Z Zᵀ (B, N, N)
         z2 = _dot(Zf, Zf)  # ‖Z‖_F²
     if fast_W:
-        Wz = Zf @ Pm.transpose(-1, -2)  # rows (W z)ᵀ, updated with every step
+        Wz = rows_of(Pm, Zt)  # rows (W z)ᵀ, updated with every step
         Acc = torch.zeros_like(Wz)  # W = W(0) + Accᵀ Z
     if fast_KQ:
         K, Q0 = Pm.clone(), Qm  # K is updated in place
-        P0 = Zf @ Q0  # Z Q(0), (B, N, m)
+        P0 = rows_of(Q0.transpose(-1, -2), Zt)  # Z Q(0), (B, N, m)
         q0 = _dot(Q0, Q0)  # ‖Q(0)‖²
         P, Acc, c = P0, torch.zeros_like(P0), torch.ones_like(q0)  # Q = c Q(0) + Zᵀ Acc, P = Z Q
     elif param == "KQ":
         KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
         m = Qm.shape[-1]
-        explicit_W = 3 * d * d * m + 2 * N * d * d < 5 * N * d * m  # fewer flops through W = K Qᵀ
+        through_G = d * (N + 2 * m) < 3 * N * m  # fewer flops through G = Rᵀ Z
 
         def factor_products(R: torch.Tensor) -> torch.Tensor:
             """(Rᵀ Z Q, Zᵀ R K), (2, B, d, m): −n e^{−M} times the loss gradients of K and Q."""
             A = torch.empty_like(KQ)
-            if explicit_W:
-                G = R.transpose(-1, -2) @ Zf  # (B, d, d)
-                torch.matmul(G, KQ[1], out=A[0])
-                torch.matmul(G.transpose(-1, -2), KQ[0], out=A[1])
+            if through_G:
+                G = matmul(R.transpose(-1, -2), Zf)  # (B, d, d)
+                matmul(G, KQ[1], out=A[0])
+                matmul(G.transpose(-1, -2), KQ[0], out=A[1])
             else:
-                torch.matmul(R.transpose(-1, -2), ZQ, out=A[0])
-                torch.matmul(Zf.transpose(-1, -2), R @ KQ[0], out=A[1])
+                matmul(R.transpose(-1, -2), ZQt.transpose(-1, -2), out=A[0])
+                matmul(Zt, matmul(R, KQ[0]), out=A[1])
             return A
     fw = None
     for k in range(steps + 1):
         if param == "W":
             if not fast_W:
-                Wz = Zf @ Pm.transpose(-1, -2)
+                Wz = rows_of(Pm, Zt)
         elif fast_KQ:
-            Wz = P @ K.transpose(-1, -2)
-        elif explicit_W:
-            Wk = KQ[0] @ KQ[1].transpose(-1, -2)
-            Wz = Zf @ Wk.transpose(-1, -2)
+            Wz = rows_of(K, P.transpose(-1, -2))
         else:
-            ZQ = Zf @ KQ[1]  # (B, N, m)
-            Wz = ZQ @ KQ[0].transpose(-1, -2)
+            ZQt = matmul(KQ[1].transpose(-1, -2), Zt)  # (Z Q)ᵀ, (B, m, N)
+            Wz = rows_of(KQ[0], ZQt)
         fw = prob.forward_Wz(Wz)
         if is_rec[k]:
             if param == "W":
-                W_rec[j] = Pm + Acc.transpose(-1, -2) @ Zf if fast_W else Pm
+                W_rec[j] = Pm + matmul(Acc.transpose(-1, -2), Zf) if fast_W else Pm
             elif fast_KQ:
-                W_rec[j] = K @ _reduced_Q(c, Q0, Zf, Acc).transpose(-1, -2)
+                W_rec[j] = K @ _reduced_Q(c, Q0, Zt, Acc).transpose(-1, -2)
             else:
-                W_rec[j] = Wk if explicit_W else KQ[0] @ KQ[1].transpose(-1, -2)
+                W_rec[j] = KQ[0] @ KQ[1].transpose(-1, -2)
             loss_rec[j] = prob.loss_value(fw[3])
             mp_rec[j] = fw[4].amax(-1).flatten(1).mean(-1)
             j += 1
@@ -616,8 +616,9 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         R, M = prob.grad_rows(fw)  # ∇L(W) = −(exp(M)/n) Rᵀ Z
         if param == "W":
             if fast_W:
-                GR = Gz @ R  # (Z Zᵀ) R
-                g2 = _checked_sq_norm(_dot(R, GR), _rows_scale2(R, z2), lambda: _fro(R.transpose(-1, -2) @ Zf) ** 2)
+                GR = rows_of(R.transpose(-1, -2), Gz)  # (Z Zᵀ) R
+                g2 = _checked_sq_norm(_dot(R, GR), _rows_scale2(R, z2),
+                                      lambda: _fro(matmul(R.transpose(-1, -2), Zf)) ** 2)
                 gn = torch.sqrt(g2.view(-1).clamp(min=0.0)) / n  # ‖∇L‖ e^{−M}
                 if not normalized:
                     c = torch.exp(M)
@@ -629,7 +630,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 Acc = Acc.addcmul(R, t)
                 Wz = Wz.addcmul(GR, t)
             else:
-                G = torch.bmm(R.transpose(-1, -2), Zf).div_(-n)
+                G = matmul(R.transpose(-1, -2), Zf).div_(-n)
                 if not normalized:
                     D = G * torch.exp(M)[:, None, None]
                 elif raw_eps:
@@ -638,7 +639,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                     D = _normalize(G, EPS)
                 Pm = Pm - lr * D
         elif fast_KQ:
-            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, Q0, P0, q0, Zf, Gz, z2, R, M, n, lr, ridge)
+            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, Q0, P0, q0, Zt, Gz, z2, R, M, n, lr, ridge)
         elif normalized and not raw_eps:
             # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n, fused:
             # D = a·A + b·KQ with A = (Rᵀ Z Q, Zᵀ R K) (the −1/n folded into a) and the per-factor
@@ -657,21 +658,21 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 D = _normalize(D, EPS)
             KQ = KQ - lr * D
     if fast_W:
-        Pm = Pm + Acc.transpose(-1, -2) @ Zf
+        Pm = Pm + matmul(Acc.transpose(-1, -2), Zf)
     if fast_KQ:
-        Pm, Qm = K, _reduced_Q(c, Q0, Zf, Acc)
+        Pm, Qm = K, _reduced_Q(c, Q0, Zt, Acc)
     elif param == "KQ":
         Pm, Qm = KQ[0], KQ[1]
     return fw[0], Pm, Qm
 
 
-def _reduced_Q(c: torch.Tensor, Q0: torch.Tensor, Zf: torch.Tensor, Acc: torch.Tensor) -> torch.Tensor:
+def _reduced_Q(c: torch.Tensor, Q0: torch.Tensor, Zt: torch.Tensor, Acc: torch.Tensor) -> torch.Tensor:
     """Q = c·Q(0) + Zᵀ Acc, (B, d, m), from the reduced coordinates of :func:`_closed_form_loop`."""
-    return torch.baddbmm(Q0 * c, Zf.transpose(-1, -2), Acc)
+    return matmul(Zt, Acc).add_(Q0 * c)
 
 
 def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, Q0: torch.Tensor,
-                     P0: torch.Tensor, q0: torch.Tensor, Zf: torch.Tensor, Gz: torch.Tensor, z2: torch.Tensor,
+                     P0: torch.Tensor, q0: torch.Tensor, Zt: torch.Tensor, Gz: torch.Tensor, z2: torch.Tensor,
                      R: torch.Tensor, M: torch.Tensor, n: int, lr: float,
                      ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One normalised (K, Q) step (exact normalisation) in the reduced coordinates
@@ -684,12 +685,12 @@ def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: tor
     ‖Q‖² = c² ‖Q(0)‖² + 2c ⟨Z Q(0), Acc⟩ + ⟨Acc, Z Zᵀ Acc⟩ = c² ‖Q(0)‖² + c ⟨Z Q(0), Acc⟩ + ⟨Acc, P⟩.
     K takes the dense step, with ∇_K ∝ Rᵀ P. Where an expansion has cancelled (the loss and ridge
     parts of D_Q balance, or the sequences' contributions to Zᵀ X do) the norm is recomputed
-    from the d x m matrix (:func:`_checked_sq_norm`).
+    from the d x m matrix (:func:`_checked_sq_norm`). Zt = Zᵀ (B, d, N).
     """
-    X = R @ K  # (B, N, m)
-    GX = Gz @ X  # Z (Zᵀ X)
-    A_K = R.transpose(-1, -2) @ P  # Rᵀ Z Q, (B, d, m)
-    ZtX = lambda: Zf.transpose(-1, -2) @ X  # noqa: E731  (Zᵀ X, formed only if needed)
+    X = rows_of(K.transpose(-1, -2), R.transpose(-1, -2))  # R K, (B, N, m)
+    GX = rows_of(X.transpose(-1, -2), Gz)  # Z (Zᵀ X)
+    A_K = matmul(R.transpose(-1, -2), P)  # Rᵀ Z Q, (B, d, m)
+    ZtX = lambda: matmul(Zt, X)  # noqa: E731  (Zᵀ X, formed only if needed)
     nA2 = _checked_sq_norm(_dot(X, GX), _rows_scale2(X, z2), lambda: _fro(ZtX()) ** 2).clamp(min=0.0)  # ‖Zᵀ X‖²
     if ridge > 0:
         Mv = M.view(-1, 1, 1)
@@ -699,7 +700,7 @@ def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: tor
         a, b = _ridge_scales(Mv, torch.sqrt(nA2), torch.sqrt(nQ2), n, ridge)
         terms = a * a * nA2 + b * b * nQ2
         nD2 = _checked_sq_norm(terms + 2 * a * b * _dot(X, P), terms,
-                               lambda: _fro(a * ZtX() + b * _reduced_Q(c, Q0, Zf, Acc)) ** 2)
+                               lambda: _fro(a * ZtX() + b * _reduced_Q(c, Q0, Zt, Acc)) ** 2)
         nD = torch.sqrt(nD2.clamp(min=0.0))  # ‖D_Q‖
         f = -lr / (nD + EPS)
         s, t = 1 + f * b, f * a
