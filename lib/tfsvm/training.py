@@ -571,9 +571,9 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
         Acc = torch.zeros_like(Wz)  # W = W(0) + Accᵀ Z
     if fast_KQ:
         K, Q0 = Pm.clone(), Qm  # K is updated in place
-        P0 = rows_of(Q0.transpose(-1, -2), Zt)  # Z Q(0), (B, N, m)
-        q0 = _dot(Q0, Q0)  # ‖Q(0)‖²
-        P, Acc, c = P0, torch.zeros_like(P0), torch.ones_like(q0)  # Q = c Q(0) + Zᵀ Acc, P = Z Q
+        P = rows_of(Q0.transpose(-1, -2), Zt)  # P = Z Q, (B, N, m)
+        nQ2 = _dot(Q0, Q0)  # ‖Q‖², carried along (for the ridge)
+        Acc, c = torch.zeros_like(P), torch.ones_like(nQ2)  # Q = c Q(0) + Zᵀ Acc
     elif param == "KQ":
         KQ = torch.stack((Pm, Qm))  # (2, B, d, m): both factors updated by the same ops
         m = Qm.shape[-1]
@@ -639,7 +639,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                     D = _normalize(G, EPS)
                 Pm = Pm - lr * D
         elif fast_KQ:
-            K, P, Acc, c = _reduced_KQ_step(K, P, Acc, c, Q0, P0, q0, Zt, Gz, z2, R, M, n, lr, ridge)
+            K, P, Acc, c, nQ2 = _reduced_KQ_step(K, P, Acc, c, nQ2, Q0, Zt, Gz, z2, R, M, n, lr, ridge)
         elif normalized and not raw_eps:
             # (∇_K, ∇_Q) = (G Q, Gᵀ K)·exp(M) + 2λ(K, Q) with G = −Rᵀ Z / n, fused:
             # D = a·A + b·KQ with A = (Rᵀ Z Q, Zᵀ R K) (the −1/n folded into a) and the per-factor
@@ -671,18 +671,19 @@ def _reduced_Q(c: torch.Tensor, Q0: torch.Tensor, Zt: torch.Tensor, Acc: torch.T
     return matmul(Zt, Acc).add_(Q0 * c)
 
 
-def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, Q0: torch.Tensor,
-                     P0: torch.Tensor, q0: torch.Tensor, Zt: torch.Tensor, Gz: torch.Tensor, z2: torch.Tensor,
+def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: torch.Tensor, nQ2: torch.Tensor,
+                     Q0: torch.Tensor, Zt: torch.Tensor, Gz: torch.Tensor, z2: torch.Tensor,
                      R: torch.Tensor, M: torch.Tensor, n: int, lr: float,
-                     ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                     ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """One normalised (K, Q) step (exact normalisation) in the reduced coordinates
-    Q = c·Q(0) + Zᵀ Acc, P = Z Q of :func:`_closed_form_loop`; returns the new (K, P, Acc, c).
+    Q = c·Q(0) + Zᵀ Acc, P = Z Q of :func:`_closed_form_loop`, with nQ2 = ‖Q‖² (kept up to date
+    when ridge > 0, where it is used); returns the new (K, P, Acc, c, nQ2).
 
     With X = R K, the direction for Q is D_Q = a·Zᵀ X + b·Q (a, b from :func:`_ridge_scales`, as
     in the dense step), so Q ← Q − η D_Q/(‖D_Q‖ + ε) = s·Q + t·Zᵀ X with t = −η a/(‖D_Q‖ + ε),
-    s = 1 − η b/(‖D_Q‖ + ε), where (using ⟨Zᵀ X, Q⟩ = ⟨X, Z Q⟩ and Z Zᵀ Acc = P − c·Z Q(0))
-    ‖D_Q‖² = a² ⟨X, Z Zᵀ X⟩ + 2ab ⟨X, P⟩ + b² ‖Q‖²,
-    ‖Q‖² = c² ‖Q(0)‖² + 2c ⟨Z Q(0), Acc⟩ + ⟨Acc, Z Zᵀ Acc⟩ = c² ‖Q(0)‖² + c ⟨Z Q(0), Acc⟩ + ⟨Acc, P⟩.
+    s = 1 − η b/(‖D_Q‖ + ε), where (using ⟨Zᵀ X, Q⟩ = ⟨X, Z Q⟩)
+    ‖D_Q‖² = a² ⟨X, Z Zᵀ X⟩ + 2ab ⟨X, P⟩ + b² ‖Q‖²  and
+    ‖s·Q + t·Zᵀ X‖² = s² ‖Q‖² + 2st ⟨X, P⟩ + t² ⟨X, Z Zᵀ X⟩  (the next ‖Q‖², without forming Q).
     K takes the dense step, with ∇_K ∝ Rᵀ P. Where an expansion has cancelled (the loss and ridge
     parts of D_Q balance, or the sequences' contributions to Zᵀ X do) the norm is recomputed
     from the d x m matrix (:func:`_checked_sq_norm`). Zt = Zᵀ (B, d, N).
@@ -696,20 +697,22 @@ def _reduced_KQ_step(K: torch.Tensor, P: torch.Tensor, Acc: torch.Tensor, c: tor
         Mv = M.view(-1, 1, 1)
         aK, bK = _ridge_scales(Mv, _fro(A_K), _fro(K), n, ridge)
         D_K = A_K.mul_(aK).addcmul_(K, bK)
-        nQ2 = (c * c * q0 + c * _dot(P0, Acc) + _dot(Acc, P)).clamp(min=0.0)  # ‖Q‖²
         a, b = _ridge_scales(Mv, torch.sqrt(nA2), torch.sqrt(nQ2), n, ridge)
+        xp = _dot(X, P)  # ⟨Zᵀ X, Q⟩
         terms = a * a * nA2 + b * b * nQ2
-        nD2 = _checked_sq_norm(terms + 2 * a * b * _dot(X, P), terms,
+        nD2 = _checked_sq_norm(terms + 2 * a * b * xp, terms,
                                lambda: _fro(a * ZtX() + b * _reduced_Q(c, Q0, Zt, Acc)) ** 2)
         nD = torch.sqrt(nD2.clamp(min=0.0))  # ‖D_Q‖
         f = -lr / (nD + EPS)
         s, t = 1 + f * b, f * a
-        P, Acc, c = P * s + GX * t, Acc * s + X * t, c * s
+        P, Acc, c = (P * s).addcmul_(GX, t), (Acc * s).addcmul_(X, t), c * s
+        terms = s * s * nQ2 + t * t * nA2
+        nQ2 = _checked_sq_norm(terms + 2 * s * t * xp, terms, lambda: _fro(_reduced_Q(c, Q0, Zt, Acc)) ** 2)
     else:  # D = −(Rᵀ P, Zᵀ X): s = 1
         D_K = A_K.neg_()
         t = lr / (torch.sqrt(nA2) + EPS)
         P, Acc = P.addcmul(GX, t), Acc.addcmul(X, t)
-    return K.addcmul_(D_K, -lr / (_fro(D_K) + EPS)), P, Acc, c
+    return K.addcmul_(D_K, -lr / (_fro(D_K) + EPS)), P, Acc, c, nQ2
 
 
 # ---------------------------------------------------------------------------------------
