@@ -81,7 +81,7 @@ def scaled_logit_weights(
     h = torch.exp(sh)  # h_r = 1, so 1 + Σ′h = Σh
     hsum = h.sum(dim, keepdim=True)
     L1 = -torch.log(hsum)  # log s_r
-    ls = sh + L1
+    ls = sh.add_(L1)
     s = h / hsum
     if callable(gam):
         gam, u = gam(s)
@@ -90,9 +90,9 @@ def scaled_logit_weights(
     E = (ls + (L1 + loss.log_neg_deriv(u).unsqueeze(dim))).scatter_(dim, r, -math.inf)  # log of −ℓ′ s_t s_r, t ≠ r
     M = E.amax(dim=tuple(ax for ax in range(a.ndim) if ax not in trial_axes), keepdim=True)
     M = torch.where(torch.isfinite(M), M, 0.0)
-    k = torch.exp(E - M)
+    k = E.sub_(M).exp_()
     dg = gam - gam.gather(dim, r)  # γ_t − γ_r, exact (0 at r)
-    q = k * (dg * hsum - (dg * h).sum(dim, keepdim=True))
+    q = torch.addcmul(-(dg * h).sum(dim, keepdim=True), dg, hsum).mul_(k)
     q.scatter_(dim, r, -(dg * k).sum(dim, keepdim=True))
     return q, M.view([a.shape[ax] for ax in trial_axes]), u, s, ls
 

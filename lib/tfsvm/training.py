@@ -627,8 +627,8 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 else:
                     c = 1.0 / (gn + EPS)
                 t = (lr / n) * c[:, None, None]
-                Acc = Acc.addcmul(R, t)
-                Wz = Wz.addcmul(GR, t)
+                Acc.addcmul_(R, t)
+                Wz.addcmul_(GR, t)
             else:
                 G = matmul(R.transpose(-1, -2), Zf).div_(-n)
                 if not normalized:
@@ -650,7 +650,7 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
                 D = (A * a).addcmul_(KQ, b)
             else:
                 D = A.neg_()
-            KQ = KQ.addcmul(D, -lr / (_fro(D) + EPS))
+            KQ.addcmul_(D, -lr / (_fro(D) + EPS))
         else:
             A = factor_products(R).div_(-n)
             D = A * torch.exp(M)[:, None, None] + 2 * ridge * KQ
