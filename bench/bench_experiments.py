@@ -1,6 +1,6 @@
 """Batched experiments vs. the original code's one-trial-at-a-time loop, on reduced configurations.
 
-    python bench/bench_experiments.py [--trials 500] [--steps 200] [--loop-trials 8] [--repeat 3]
+    python bench/bench_experiments.py [--trials 500] [--steps 200] [--loop-trials 8] [--repeat 5]
 
 For the gradient-descent core of each experiment of ``python -m tfsvm.reproduce`` this times
 
@@ -66,7 +66,7 @@ def main(argv=None) -> None:
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--loop-trials", type=int, default=8)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     B, steps, L = args.trials, args.steps, args.loop_trials
     print(f"{B} trials, {steps} steps; the one-trial loop is timed on {L} trials and scaled to {B}")
