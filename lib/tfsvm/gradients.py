@@ -175,7 +175,8 @@ class LinearProblem:
         return t.unsqueeze(2) if self.single else t
 
     def logits(self, W: torch.Tensor) -> torch.Tensor:
-        """a_ikt = x_itᵀ W z_ik, (B, n, K, T) (−inf on masked tokens); token-major (T, B, n) when K = 1."""
+        """a_ikt = x_itᵀ W z_ik, (B, n, K, T) (−inf on masked tokens); token-major (T, B, n)
+        when K = 1."""
         return self.logits_Wz(matmul(self.Zflat, W.transpose(-1, -2)))
 
     def logits_Wz(self, Wz: torch.Tensor) -> torch.Tensor:

@@ -554,7 +554,8 @@ def _closed_form_loop(prob: LinearProblem, param: str, Pm: torch.Tensor, Qm: tor
     All are the dense iteration rearranged, equal up to floating-point rounding; a norm taken
     from Gram matrices is recomputed from the matrix itself where its terms cancel
     (:func:`_checked_sq_norm`). Row matrices (B, N, ·) are held feature-major (the layout of
-    :class:`~tfsvm.gradients.LinearProblem`) and built as transposed products (:func:`~tfsvm._linalg.rows_of`).
+    :class:`~tfsvm.gradients.LinearProblem`) and built as transposed products
+    (:func:`~tfsvm._linalg.rows_of`).
     """
     Zf = prob.Zflat  # (B, N, d)
     B, N, d = Zf.shape
