@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tfsvm._linalg import SMALL_PRODUCT, feature_block, feature_major_rows, matmul, rows_of
+from tfsvm._linalg import SMALL_PRODUCT, feature_block, feature_major_rows, is_feature_major, matmul, rows_of
 
 
 def _laid_out(shape: tuple[int, ...], order: tuple[int, ...], rng) -> torch.Tensor:
@@ -49,6 +49,7 @@ def test_feature_major_rows_round_trip_and_rows_of():
     block = torch.tensor(rng.standard_normal((4, 3, 6)))  # (k, B, N)
     rows = feature_major_rows(block)  # (B, N, k)
     assert rows.shape == (3, 6, 4) and torch.equal(rows[1, 2], block[:, 1, 2])
+    assert is_feature_major(rows) and not is_feature_major(rows.contiguous())
     assert feature_block(rows).data_ptr() == block.data_ptr()  # a view, no copy
     assert torch.equal(feature_block(rows.contiguous()), block)  # a copy from a row-major matrix
     A, Ct = torch.tensor(rng.standard_normal((3, 4, 5))), torch.tensor(rng.standard_normal((3, 5, 6)))

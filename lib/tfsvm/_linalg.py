@@ -48,6 +48,11 @@ def matmul(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) ->
     return out
 
 
+def is_feature_major(r: torch.Tensor) -> bool:
+    """Whether the row matrix r (B, n, k) views a feature-major block (k, B, n)."""
+    return r.permute(2, 0, 1).is_contiguous() and not r.is_contiguous()
+
+
 def feature_block(r: torch.Tensor) -> torch.Tensor:
     """The feature-major block (k, B, n) of a row matrix r (B, n, k): a view when r is held
     feature-major (:func:`feature_major_rows`), a copy otherwise. Elementwise work on such blocks

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._linalg import feature_block, matmul, rows_of
+from ._linalg import feature_block, is_feature_major, matmul, rows_of
 from ._validation import as_float_array, check_count, check_nonnegative, check_option, check_positive
 from .attention import DTYPE, _log_excess
 from .data import AttentionData, PromptData, SequenceData
@@ -236,7 +236,7 @@ def _dot(A: torch.Tensor, Bm: torch.Tensor) -> torch.Tensor:
     """Per-trial Frobenius inner product ⟨A, Bm⟩ of (B, p, q) → (B, 1, 1); row matrices held
     feature-major are reduced in their (q, B, p) blocks (a reduction over the strided view is
     several times slower)."""
-    if A.permute(2, 0, 1).is_contiguous() and not A.is_contiguous():
+    if is_feature_major(A):
         return (feature_block(A) * feature_block(Bm)).sum(0).sum(-1).view(-1, 1, 1)
     return (A * Bm).sum((-2, -1), keepdim=True)
 
