@@ -53,6 +53,18 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float
     return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
 
 
+def glue_figure(name: str, fig) -> None:
+    """Glue ``fig`` under ``name`` for a ``{glue:figure}`` directive, and close it.
+
+    Closing matters: a figure left open is also drawn under the cell by the inline backend,
+    so the page would show it twice.
+    """
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
+
+
 def interactive_frames(fig, draw_frame, n_frames: int, alt: str, interval_ms: int = 200):
     """A kernel-free interactive figure: every frame is pre-rendered at build time.
 
