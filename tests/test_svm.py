@@ -369,7 +369,7 @@ def test_gen_svm_constraints_and_kkt():
             for tau in On:
                 assert abs(logits[i, t] - logits[i, tau]) <= 1e-9
     # cvxpy cross-check of the equality-constrained problem
-    F, rows, E, _ = __import__("tfsvm.svm._attention", fromlist=["_gen_rows"])._gen_rows(X, Z, sel)
+    F, rows, E, _ = __import__("tfsvm.svm._gen", fromlist=["_gen_rows"])._gen_rows(X, Z, sel)
     ref = svm.max_margin(F, F_eq=E, method="cvxpy")
     np.testing.assert_allclose(ref.W, W, atol=1e-6 * np.linalg.norm(W))
     with pytest.raises(OptionError):
@@ -613,3 +613,26 @@ def test_nuclear_svm_reduced_to_token_and_query_spans_equals_full_sdp():
         np.testing.assert_allclose(red.W, full.W, atol=1e-4 * np.abs(full.W).max())
         assert red.kkt_residual < 1e-6
         np.testing.assert_allclose(red.margins[~np.isnan(red.margins)].min(), 1.0, atol=1e-7)
+
+
+def test_nnls_fallback_to_public_scipy_gives_the_same_solutions(monkeypatch):
+    """The fast path calls scipy's private compiled NNLS; if a scipy upgrade removes it the solver
+    must fall back to the public ``scipy.optimize.nnls`` with the same results (only slower)."""
+    from tfsvm import data
+    from tfsvm.svm import _qp
+
+    insts = [data.unit_sphere_data(n, T, d, seed=s) for s, (n, T, d) in enumerate([(5, 5, 10), (3, 6, 4), (8, 4, 20)])]
+    fast = [svm.solve_att_svm(i.X, i.Z, i.opt) for i in insts]
+    assert _qp._C_NNLS is not False, "the private fast path should be active on the pinned scipy"
+    calls = []
+    import scipy.optimize
+
+    public = scipy.optimize.nnls
+    monkeypatch.setattr(scipy.optimize, "nnls", lambda *a, **k: calls.append(1) or public(*a, **k))
+    monkeypatch.setattr(_qp, "_C_NNLS", False)  # as if the private entry point failed its self-test
+    slow = [svm.solve_att_svm(i.X, i.Z, i.opt) for i in insts]
+    assert len(calls) >= len(insts)
+    for a, b in zip(fast, slow):
+        assert b.kkt_residual < 1e-9
+        np.testing.assert_allclose(b.W, a.W, rtol=1e-9, atol=1e-12)
+        assert [s.tolist() for s in a.support] == [s.tolist() for s in b.support]

@@ -76,7 +76,7 @@ def lemma6_cvxpy(gamma: Any, lam: float) -> np.ndarray:
     """Problem (9) solved directly by cvxpy/Clarabel (tight tolerances) for one score vector."""
     import cvxpy as cp
 
-    from ..svm._core import CLARABEL_OPTIONS
+    from ..svm import CLARABEL_OPTIONS
 
     gamma = np.asarray(gamma, dtype=np.float64)
     s = cp.Variable(gamma.shape[0])

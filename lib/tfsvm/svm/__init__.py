@@ -21,19 +21,12 @@ returns None.
 """
 
 from ..errors import InfeasibleError, SolverError
-from ._attention import (
-    SVMSolution,
-    att_features,
-    att_svm,
-    att_svm_batch,
-    causal_svm,
-    finite_part,
-    gen_svm,
-    seq_svm,
-    solve_att_svm,
-    svm_equivalence,
-)
-from ._core import CLARABEL_OPTIONS, CLARABEL_SDP_OPTIONS, MaxMarginResult, max_margin, numerical_rank
+from ._attention import SVMSolution, att_features, att_svm, att_svm_batch, solve_att_svm
+from ._certificates import MaxMarginResult, numerical_rank
+from ._core import max_margin
+from ._gen import finite_part, gen_svm, svm_equivalence
+from ._sdp import CLARABEL_OPTIONS, CLARABEL_SDP_OPTIONS
+from ._sequence import causal_svm, seq_svm
 from ._prompt import JointSVMSolution, joint_p_svm, p_svm, path_alignment, v_svm
 
 __all__ = [
