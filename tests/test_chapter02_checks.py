@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tfsvm import data, svm, tokens
+from tfsvm import checks, data, svm, tokens
 from tfsvm.errors import InfeasibleError, TieError
-from tfsvm.experiments import rank
+from tfsvm.experiments import run_experiment
 
 
 def test_definition1_opt_is_the_highest_score():
@@ -34,7 +34,7 @@ def test_definition1_ties_are_refused_and_noise_removes_them():
 
 
 def test_att_svm_is_a_hard_margin_svm_with_kkt_structure():
-    kkt = rank.kkt_census(n=4, T=4, d=6, instances=5, seed=0)
+    kkt = checks.kkt_census(n=4, T=4, d=6, instances=5, seed=0)
     assert kkt["kkt"] < 1e-9
     assert kkt["reconstruction"] < 1e-9  # W^mm = sum lambda_it F_it
     assert kkt["slack_dual"] < 1e-9  # lambda = 0 off the margin
@@ -42,29 +42,29 @@ def test_att_svm_is_a_hard_margin_svm_with_kkt_structure():
 
 
 def test_decoupling_with_orthonormal_queries():
-    assert rank.decoupling_error(n=3, T=5, d=6, seed=0) < 1e-8
+    assert checks.decoupling_error(n=3, T=5, d=6, seed=0) < 1e-8
 
 
 @pytest.mark.parametrize("n,T,d", [(3, 4, 3), (2, 5, 4), (4, 3, 4)])
 def test_theorem8_every_selection_is_feasible_when_d_is_large(n, T, d):
     assert d >= max(T - 1, n)
-    census = rank.feasibility_census(n, T, d, datasets=2, seed=0)
+    census = checks.feasibility_census(n, T, d, datasets=2, seed=0)
     assert census["feasible"] == census["pairs"] == 2 * T**n
     assert census["min_feature_rank"] == census["needed_rank"] == n * (T - 1)
 
 
 def test_theorem1_self_attention_is_covered():
-    census = rank.feasibility_census(3, 4, 3, datasets=2, seed=0, self_attention=True)
+    census = checks.feasibility_census(3, 4, 3, datasets=2, seed=0, self_attention=True)
     assert census["feasible"] == census["pairs"]
 
 
 def test_below_the_threshold_some_selections_are_infeasible():
-    census = rank.feasibility_census(3, 4, 2, datasets=3, seed=0)
+    census = checks.feasibility_census(3, 4, 2, datasets=3, seed=0)
     assert census["feasible"] < census["pairs"]
 
 
 def test_unit_norm_tokens_are_separable_once_d_reaches_n():
-    census = rank.feasibility_census(2, 6, 2, datasets=2, seed=0)  # d = n < T - 1
+    census = checks.feasibility_census(2, 6, 2, datasets=2, seed=0)  # d = n < T - 1
     assert census["feasible"] == census["pairs"]
 
 
@@ -76,7 +76,7 @@ def test_infeasible_svm_raises_with_the_sequences():
 
 
 def test_lemma15_factorization_identity():
-    fac = rank.factorization_census(d=5, rank=2, samples=50, seed=0)
+    fac = checks.factorization_census(d=5, rank=2, samples=50, seed=0)
     assert fac["balanced_gap"] < 1e-12
     assert fac["min_ratio_other"] >= 1 - 1e-12
     assert fac["min_ratio_random"] >= 1 - 1e-12
@@ -84,7 +84,7 @@ def test_lemma15_factorization_identity():
 
 def test_lemma1_rank_at_most_n_and_row_space_in_span_of_queries():
     n = 3
-    l1 = rank.lemma1_census(n=n, T=4, d=5, instances=3, seed=0)
+    l1 = checks.lemma1_census(n=n, T=4, d=5, instances=3, seed=0)
     assert l1["rank_fro"] <= n and l1["rank_nuc"] <= n
     assert l1["row_fro"] < 1e-10
     assert l1["row_nuc"] < 1e-7
@@ -93,9 +93,9 @@ def test_lemma1_rank_at_most_n_and_row_space_in_span_of_queries():
 
 
 def test_figure4_cell_ranks_and_feasibility():
-    cell = rank.run_cell(5, 5, 10, trials=3, seed=0)
+    cells = run_experiment("rank", scale="smoke", settings=[[5, 5]], ds=[1, 10], trials=3).results["n5_T5"]
+    cell, empty = cells["10"], cells["1"]
     assert cell["feasible"] == 1.0
     assert cell["rank_fro"] == 5.0  # min(n, d)
     assert cell["rank_nuc"] <= 5.0
-    empty = rank.run_cell(5, 5, 1, trials=3, seed=0)
     assert empty["feasible"] == 0.0 and empty["rank_fro"] is None and empty["rank_nuc"] is None

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfsvm import data, metrics, svm, tokens, training
-from tfsvm.experiments import convergence_types as ct
+from tfsvm import checks, data, metrics, svm, tokens, training
 
 
 def test_lemma8_plain_gd_with_step_one_over_LW_decreases_the_loss_monotonically():
     inst = data.unit_sphere_data(n=3, T=4, d=5, seed=4, gap=0.1)
-    check = ct.lemma8_descent(inst, steps=300)
+    check = checks.lemma8_descent(inst, steps=300)
     assert check["L_W"] > 0
     assert check["max_increase"] <= 1e-14
     assert check["min_slack"] >= -1e-12
@@ -25,12 +24,12 @@ def test_lemma9_gradient_is_anticorrelated_with_wmm_under_b2_at_moderate_norms()
     b2 = data.equal_scores_data(n=3, T=4, d=5, seed=1)
     W_mm = svm.att_svm(b2.X, b2.Z, b2.opt)
     for radius in (0.5, 2.0, 8.0):
-        assert ct.gradient_inner_products(b2, W_mm, radius=radius, samples=200, seed=2).max() < 0
+        assert checks.gradient_inner_products(b2, W_mm, radius=radius, samples=200, seed=2).max() < 0
 
 
 def test_theorem3_4_plain_gd_norm_grows_and_normalized_gd_aligns_with_wmm_under_b2():
     b2 = data.equal_scores_data(n=3, T=4, d=5, seed=1)
-    runs = ct.directional_run(b2, steps=800, plain_steps=2000, lr=0.1, inits=3, init_scale=2.0, seed=3)
+    runs = checks.directional_run(b2, steps=800, plain_steps=2000, lr=0.1, inits=3, init_scale=2.0, seed=3)
     assert np.all(runs["plain_norm"][:, -1] > runs["plain_norm"][:, 0])
     assert np.all(runs["plain_misalign"][:, -1] < runs["plain_misalign"][:, 0])
     assert runs["ngd_misalign"][:, -1].max() < 1e-2
@@ -38,7 +37,7 @@ def test_theorem3_4_plain_gd_norm_grows_and_normalized_gd_aligns_with_wmm_under_
 
 def test_theorem5_nearly_equal_scores_still_converge_to_wmm():
     near = data.equal_scores_data(n=3, T=4, d=5, seed=1, spread=0.05)
-    runs = ct.directional_run(near, steps=800, plain_steps=10, lr=0.1, inits=3, init_scale=2.0, seed=3)
+    runs = checks.directional_run(near, steps=800, plain_steps=10, lr=0.1, inits=3, init_scale=2.0, seed=3)
     assert runs["ngd_misalign"][:, -1].max() < 1e-2
 
 
@@ -51,6 +50,6 @@ def test_theorem6_gd_from_zero_converges_to_wmm_under_assumption_c():
 
 
 def test_run_classification_is_stable_between_half_and_full_training():
-    inst = ct.instances(n=5, T=5, d=10, trials=10, gap=0.1, seed=0)
-    final, half = ct.classify(inst, "W", steps=300, lr=0.1, seed=1)
+    inst = checks.figure5_instances(n=5, T=5, d=10, trials=10, gap=0.1, seed=0)
+    final, half = checks.classify_gd_runs(inst, "W", steps=300, lr=0.1, seed=1)
     assert np.mean(final == half) >= 0.8

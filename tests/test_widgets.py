@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from tfsvm import data, metrics, plotting, svm, tokens, training
+from tfsvm import checks, data, metrics, plotting, svm, tokens, training
 from tfsvm.experiments import convergence_types
 
 BOOK = ROOT / "book"
@@ -134,9 +134,9 @@ def test_convergence_explorer_matches_the_run_classification(ch04_build):
     bars = [p.get_height() for p in fig.axes[0].patches]
     assert len(bars) == 6  # not-local, global, local for W and for (K,Q)
     config = ch04_build["cfg5"]
-    inst = convergence_types.instances(n, T, d, trials, config["gap"], seed=seed)
+    inst = checks.figure5_instances(n, T, d, trials, config["gap"], seed=seed)
     for j, param in enumerate(("W", "KQ")):
-        final, _ = convergence_types.classify(inst, param, config["steps"], config["lr"], seed=seed)
+        final, _ = checks.classify_gd_runs(inst, param, config["steps"], config["lr"], seed=seed)
         share = tokens.convergence_fractions(final)
         assert bars[3 * j: 3 * j + 3] == pytest.approx([100 * share[k] for k in ("not_local", "global", "local")])
         assert bars[3 * j] + bars[3 * j + 2] == pytest.approx(100)  # local includes global

@@ -13,13 +13,21 @@ import numpy as np
 
 from .. import data
 
-__all__ = ["derive_seed", "mean_or_none", "tile_trials", "map_cells"]
+__all__ = ["PARAMS", "derive_seed", "setting_key", "mean_or_none", "tile_trials", "map_cells"]
+
+#: the two parameterizations of A: W, and (K, Q) with W = K Qᵀ
+PARAMS = ("W", "KQ")
 
 
 def derive_seed(*keys: int) -> int:
     """A reproducible 32-bit seed derived from the integers ``keys`` (numpy ``SeedSequence``),
     e.g. ``derive_seed(seed, n, T, d)`` for one cell of a sweep."""
     return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
+
+
+def setting_key(n: int, T: int) -> str:
+    """Results key of an (n, T) setting, e.g. ``"n5_T10"``."""
+    return f"n{n}_T{T}"
 
 
 def mean_or_none(values: Any) -> float | None:

@@ -14,8 +14,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
-from ._common import map_cells
-from .convergence_types import PARAMS, final_and_half_probs, instances
+from ..checks import figure5_instances, final_and_half_probs
+from ._common import PARAMS, map_cells
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"pairs": [[5, 5], [20, 5]], "ds": [10, 30], "trials": 6, "steps": 100, "lr": 0.1, "gap": 0.1},
@@ -83,7 +83,7 @@ def cell(n: int, T: int, d: int, trials: int, gap: float, param: str, steps: int
          ) -> tuple[float, float]:
     """One point of Figure 6: (fraction of runs with alpha = opt, fraction whose verdict after
     ``steps // 2`` equals the final one). Independent of the other points (own seeds)."""
-    inst = instances(n, T, d, trials, gap, seed=seed + 1000 * d + 10 * n + T)
+    inst = figure5_instances(n, T, d, trials, gap, seed=seed + 1000 * d + 10 * n + T)
     final, half = final_and_half_probs(inst, param, steps, lr, seed=seed + d)
     hit, hit_half = (np.all(np.argmax(p, axis=-1) == inst.opt, axis=-1) for p in (final, half))
     return float(np.mean(hit)), float(np.mean(hit == hit_half))

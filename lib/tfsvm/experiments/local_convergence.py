@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import data, metrics, svm, tokens, training
+from .. import checks, data, metrics, svm, tokens, training
 from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
-from .convergence_types import PARAMS
+from ._common import PARAMS
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"n": 6, "T": 8, "d": 10, "trials": 3, "steps": 100, "lr": 0.1, "record_every": 10},
@@ -103,14 +103,12 @@ def conjecture_census(n: int, T: int, ds: list[int], trials: int, steps: int, se
     (NaN if no instance satisfies both) and the count ``local_under_d`` of runs that ended at a
     non-global locally-optimal selection on an instance satisfying D (D forbids this: must be 0).
     """
-    from .convergence_types import b1_holds, classify, instances
-
     out = {}
     for d in ds:
-        inst = instances(n, T, d, trials, 0.1, seed=seed + 1000 * d)
-        b1 = b1_holds(inst)
+        inst = checks.figure5_instances(n, T, d, trials, 0.1, seed=seed + 1000 * d)
+        b1 = checks.b1_holds(inst)
         dd = np.array([tokens.assumption_d(inst.X[b], inst.Z[b], inst.scores[b]).holds for b in range(trials)])
-        labels, _ = classify(inst, "W", steps, lr, seed=seed + d)
+        labels, _ = checks.classify_gd_runs(inst, "W", steps, lr, seed=seed + d)
         both = b1 & dd
         glob = labels == "global"
         out[str(d)] = {

@@ -29,8 +29,7 @@ import numpy as np
 from .. import data, metrics, svm, training
 from ..errors import InfeasibleError, SolverError
 from ..plotting import new_figure
-from ._common import derive_seed, tile_trials
-from .rank import key, nuclear_svm
+from ._common import derive_seed, setting_key, tile_trials
 
 #: settings of Figure 10: upper row n = 5, T in {5, 10, 15}; lower row T = 5, n in {5, 10, 15}
 SETTINGS: tuple[tuple[int, int], ...] = ((5, 5), (5, 10), (5, 15), (10, 5), (15, 5))
@@ -46,7 +45,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 #: Read off Figure 10: the floor (~2.75e-3, +-0.25e-3) where the curves have flattened.
 _FLOOR = 2.75e-3
 PAPER: dict[str, dict[str, float]] = {
-    key(n, T): {str(m): _FLOOR for m in range(m0, 11)}
+    setting_key(n, T): {str(m): _FLOOR for m in range(m0, 11)}
     for (n, T), m0 in (((5, 5), 3), ((5, 10), 3), ((5, 15), 3), ((10, 5), 5), ((15, 5), 6))
 }
 #: the floor is a finite-iteration effect: it depends on the number of steps and the init
@@ -95,7 +94,7 @@ def run_setting(n: int, T: int, config: dict[str, Any], seed: int, device: str =
             ck = (b, tuple(int(t) for t in a))
             if ck not in cache:
                 try:
-                    cache[ck] = nuclear_svm(inst.X[b], inst.Z[b], a)
+                    cache[ck] = svm.att_svm(inst.X[b], inst.Z[b], a, norm="nuc")
                 except (InfeasibleError, SolverError):
                     cache[ck] = None
             if cache[ck] is None:
@@ -127,11 +126,11 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     results: dict[str, Any] = {"opt_fraction": {}, "svm_failed": 0, "nuc_rank": {}, "nuc_rank_max": {}}
     for k, (n, T) in enumerate(settings):
         cell = run_setting(n, T, config, seed, device)
-        results[key(n, T)] = cell["one_minus_corr"]
-        results["opt_fraction"][key(n, T)] = cell["opt_fraction"]
+        results[setting_key(n, T)] = cell["one_minus_corr"]
+        results["opt_fraction"][setting_key(n, T)] = cell["opt_fraction"]
         results["svm_failed"] += cell["svm_failed"]
-        results["nuc_rank"][key(n, T)] = cell["nuc_rank"]
-        results["nuc_rank_max"][key(n, T)] = cell["nuc_rank_max"]
+        results["nuc_rank"][setting_key(n, T)] = cell["nuc_rank"]
+        results["nuc_rank_max"][setting_key(n, T)] = cell["nuc_rank_max"]
         if progress is not None:
             progress(k + 1, len(settings))
     return results
@@ -153,7 +152,7 @@ def plot(results: dict[str, Any], ax=None):
     markers = ["o", "s", "^"]
     for a, (title, settings, label) in zip(axes, panels):
         for j, (n, T) in enumerate(settings):
-            vals = results.get(key(n, T))
+            vals = results.get(setting_key(n, T))
             if vals is None:
                 continue
             ms = [int(m) for m in vals]
