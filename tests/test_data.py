@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tfsvm import data as D
-from tfsvm.errors import DTypeError, NonFiniteError, OptionError, ShapeError
+from tfsvm.errors import DTypeError, NonFiniteError, OptionError, ShapeError, ValueRangeError
 
 
 # -- unit-sphere generator ---------------------------------------------------------------
@@ -192,7 +192,7 @@ def test_bad_input_attention_data():
         D.AttentionData(X, Z, Y, np.ones(3))
     with pytest.raises(ShapeError, match="T = 1"):
         D.AttentionData(X[:, :1], Z, Y, v)
-    with pytest.raises(ShapeError, match="-1 and \\+1"):
+    with pytest.raises(ValueRangeError, match="-1 and \\+1"):
         D.AttentionData(X, Z, np.array([1.0, 0.5]), v)
     Xn = X.copy()
     Xn[0, 0, 0] = np.nan

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DTypeError, NonFiniteError, OptionError, ShapeError
+from .errors import DTypeError, NonFiniteError, OptionError, ShapeError, ValueRangeError
 
 
 def as_float_array(a: Any, name: str, ndim: int | Sequence[int] | None = None) -> np.ndarray:
@@ -136,9 +136,25 @@ def check_labels(Y: Any, X: np.ndarray, name: str = "Y") -> np.ndarray:
     want = X.shape[:-2]
     if Yarr.shape != want:
         raise ShapeError(f"{name} has shape {Yarr.shape} but X has {want[-1]} sequences; expected shape {want}")
-    if not np.all(np.isin(Yarr, (-1.0, 1.0))):
-        raise ShapeError(f"{name} must contain only -1 and +1")
-    return Yarr
+    return check_signs(Yarr, name)
+
+
+def check_signs(Y: np.ndarray, name: str = "Y") -> np.ndarray:
+    """Check that every label is -1 or +1 (ValueRangeError otherwise); returns ``Y``."""
+    if not np.all(np.isin(Y, (-1.0, 1.0))):
+        raise ValueRangeError(f"{name} must contain only -1 and +1")
+    return Y
+
+
+def check_probs(probs: Any, name: str = "probs", ndim: int | Sequence[int] | None = None) -> np.ndarray:
+    """Check attention probabilities of shape (..., n, T) (``ndim`` allowed ranks, default any >= 2):
+    every entry in [0, 1] (up to 1e-12 of rounding above 1)."""
+    p = as_float_array(probs, name, ndim)
+    if p.ndim < 2:
+        raise ShapeError(f"{name} has shape {p.shape}; expected (..., n, T) attention probabilities")
+    if np.any(p < 0) or np.any(p > 1 + 1e-12):
+        raise ValueRangeError(f"{name} must contain probabilities in [0, 1]")
+    return p
 
 
 def check_head(v: Any, d: int, name: str = "v") -> np.ndarray:
@@ -159,5 +175,5 @@ def check_selection(alpha: Any, X: np.ndarray, name: str = "alpha") -> np.ndarra
     T = X.shape[-2]
     bad = np.flatnonzero((a < 0) | (a >= T))
     if bad.size:
-        raise ShapeError(f"{name} has entries out of range [0, {T}) at sequences {bad.tolist()[:10]}")
+        raise ValueRangeError(f"{name} has entries out of range [0, {T}) at sequences {bad.tolist()[:10]}")
     return a.astype(np.int64)

@@ -20,6 +20,12 @@ class NonFiniteError(TfsvmError, ValueError):
     """An array contains NaN or infinity."""
 
 
+class ValueRangeError(TfsvmError, ValueError):
+    """An array has the right shape but values outside their allowed set: labels other than
+    ±1, probabilities outside [0, 1], token indices outside [0, T), a zero matrix where a
+    direction is needed."""
+
+
 class DTypeError(TfsvmError, TypeError):
     """An array has a dtype the function cannot use (e.g. integers for tokens)."""
 

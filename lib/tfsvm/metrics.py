@@ -11,16 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array
+from ._validation import as_float_array, check_probs
 from .errors import DTypeError, NonFiniteError, ShapeError
 
 __all__ = ["corr", "one_minus_corr", "mean_max_prob", "largest_masked_prob"]
-
-
-def _arr(a: Any, name: str) -> np.ndarray:
-    if hasattr(a, "detach"):
-        a = a.detach().cpu().numpy()
-    return as_float_array(a, name)
 
 
 def _flat(A: np.ndarray, name: str) -> np.ndarray:
@@ -36,7 +30,7 @@ def corr(W1: Any, W2: Any) -> float | np.ndarray:
     matrices, else an array of the broadcast leading shape. A zero matrix has no direction: it
     raises :class:`~tfsvm.errors.NonFiniteError` (the ratio would be 0/0 = NaN).
     """
-    A, B = _arr(W1, "W1"), _arr(W2, "W2")
+    A, B = as_float_array(W1, "W1"), as_float_array(W2, "W2")
     if (A.ndim == 1) != (B.ndim == 1):
         raise ShapeError(f"W1 has shape {A.shape} and W2 has shape {B.shape}: compare vectors with vectors, matrices with matrices")
     if A.ndim >= 2 and A.shape[-2:] != B.shape[-2:]:
@@ -63,18 +57,9 @@ def one_minus_corr(W1: Any, W2: Any) -> float | np.ndarray:
     return 1.0 - c
 
 
-def _probs(probs: Any, name: str = "probs") -> np.ndarray:
-    P = _arr(probs, name)
-    if P.ndim < 2:
-        raise ShapeError(f"{name} has shape {P.shape}; expected (..., n, T) attention probabilities")
-    if np.any(P < 0) or np.any(P > 1 + 1e-12):
-        raise ShapeError(f"{name} must contain probabilities in [0, 1]")
-    return P
-
-
 def mean_max_prob(probs: Any) -> float | np.ndarray:
     """(1/n) Σ_i max_t s_it for probabilities (..., n, T) → (...) (Fig 7(a))."""
-    P = _probs(probs)
+    P = check_probs(probs)
     m = P.max(-1).mean(-1)
     return float(m) if np.ndim(m) == 0 else m
 
@@ -86,7 +71,7 @@ def largest_masked_prob(probs: Any, masked: Any) -> float | np.ndarray:
     float threshold (masked = probs < threshold, the paper's 1e-6). Instances without any masked
     token give 0.0.
     """
-    P = _probs(probs)
+    P = check_probs(probs)
     if isinstance(masked, (float, int)) and not isinstance(masked, bool):
         mask = P < float(masked)
     else:
