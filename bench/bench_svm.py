@@ -22,22 +22,13 @@ import time
 
 import numpy as np
 
-from tfsvm import svm
-
-
-def unit(a: np.ndarray) -> np.ndarray:
-    return a / np.linalg.norm(a, axis=-1, keepdims=True)
+from tfsvm import data, svm
 
 
 def instances(B: int, n: int, T: int, d: int, seed: int):
-    """A's protocol: unit-sphere X, Z, v; Y = +-1; alpha = opt = argmax_t Y_i v^T x_it."""
-    rng = np.random.default_rng(seed)
-    X = unit(rng.standard_normal((B, n, T, d)))
-    Z = unit(rng.standard_normal((B, n, d)))
-    v = unit(rng.standard_normal((B, d)))
-    Y = np.where(rng.standard_normal((B, n)) > 0, 1.0, -1.0)
-    scores = Y[..., None] * np.einsum("bntd,bd->bnt", X, v)
-    return X, Z, scores.argmax(-1)
+    """A's protocol (:func:`tfsvm.data.unit_sphere_data`): B instances and alpha = opt."""
+    inst = data.unit_sphere_data(n, T, d, seed=seed, trials=B)
+    return inst.X, inst.Z, inst.opt
 
 
 def timed(fn):

@@ -129,21 +129,26 @@ def check_queries(Z: Any, X: np.ndarray, name: str = "Z") -> np.ndarray:
 
 def check_labels(Y: Any, X: np.ndarray, name: str = "Y") -> np.ndarray:
     """Check labels of shape X.shape[:-2] with entries in {-1, +1}; returns float64."""
+    Yarr = as_labels(Y, name)
+    want = X.shape[:-2]
+    if Yarr.shape != want:
+        raise ShapeError(f"{name} has shape {Yarr.shape} but X has {want[-1]} sequences; expected shape {want}")
+    return Yarr
+
+
+def as_labels(Y: Any, name: str = "Y") -> np.ndarray:
+    """Labels as float64, every entry -1 or +1 (the one ±1 check; shapes are the caller's).
+
+    Boolean arrays raise :class:`~tfsvm.errors.DTypeError`, other values
+    :class:`~tfsvm.errors.ValueRangeError`.
+    """
     Yarr = np.asarray(Y)
     if Yarr.dtype == bool:
         raise DTypeError(f"{name} is boolean; labels must be -1 or +1")
     Yarr = np.asarray(Yarr, dtype=np.float64)
-    want = X.shape[:-2]
-    if Yarr.shape != want:
-        raise ShapeError(f"{name} has shape {Yarr.shape} but X has {want[-1]} sequences; expected shape {want}")
-    return check_signs(Yarr, name)
-
-
-def check_signs(Y: np.ndarray, name: str = "Y") -> np.ndarray:
-    """Check that every label is -1 or +1 (ValueRangeError otherwise); returns ``Y``."""
-    if not np.all(np.isin(Y, (-1.0, 1.0))):
+    if not np.all(np.isin(Yarr, (-1.0, 1.0))):
         raise ValueRangeError(f"{name} must contain only -1 and +1")
-    return Y
+    return Yarr
 
 
 def check_probs(probs: Any, name: str = "probs", ndim: int | Sequence[int] | None = None) -> np.ndarray:
