@@ -52,8 +52,10 @@ def _to_torch(data: Any, device: Any) -> TorchAttentionData:
     return TorchAttentionData(t(data.X), t(data.Z), t(data.Y), t(data.v))
 
 
+@dataclass(frozen=True, eq=False)
 class _TrialData:
-    """Shape properties, trial slicing and torch conversion shared by the (X, Z, Y, v) containers."""
+    """Fields (X, Z, Y, v), shape properties, trial slicing and torch conversion shared by the
+    containers of A's data (validation is each subclass's ``__post_init__``)."""
 
     X: np.ndarray
     Z: np.ndarray
@@ -128,11 +130,6 @@ class AttentionData(_TrialData):
         Linear head; a (d,) head given with batched X is repeated over the trials.
     """
 
-    X: np.ndarray
-    Z: np.ndarray
-    Y: np.ndarray
-    v: np.ndarray
-
     def __post_init__(self) -> None:
         X = check_tokens(self.X, "X", batched=True)
         Z = check_queries(self.Z, X, "Z")
@@ -183,11 +180,6 @@ class SequenceData(_TrialData):
     leading trial dimension. The loss is L_seq(W) = (1/n) Σ_i Σ_k ℓ(Y_ik · h(X_iᵀ S(X_i W z_ik)))
     (eq. (10)); the causal variant (needs K = T) masks tokens t > k for output k.
     """
-
-    X: np.ndarray
-    Z: np.ndarray
-    Y: np.ndarray
-    v: np.ndarray
 
     def __post_init__(self) -> None:
         X = check_tokens(self.X, "X", batched=True)
