@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from tfsvm import metrics
-from tfsvm.errors import DTypeError, NonFiniteError, ShapeError
+from tfsvm.errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 
 
 def test_corr_basic_values():
@@ -79,3 +79,20 @@ def test_largest_masked_prob():
         metrics.largest_masked_prob(P, mask.astype(float))
     with pytest.raises(ShapeError, match="masked has shape"):
         metrics.largest_masked_prob(P, mask[:1])
+
+
+def test_path_corr():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((4, 4))
+    c = metrics.path_corr([W, -W, 3 * W, np.zeros((4, 4))], W)
+    np.testing.assert_allclose(c[:3], [1, -1, 1])
+    assert np.isnan(c[3])
+    noise = rng.standard_normal((4, 4))
+    radii = np.array([1.0, 10.0, 100.0, 1000.0])
+    path = np.stack([R * W / np.linalg.norm(W) + noise for R in radii])
+    c = metrics.path_corr(path, W)
+    assert np.all(np.diff(c) > 0) and c[-1] > 0.999
+    with pytest.raises(ShapeError):
+        metrics.path_corr(path, np.eye(3))
+    with pytest.raises(ValueRangeError):
+        metrics.path_corr(path, np.zeros((4, 4)))

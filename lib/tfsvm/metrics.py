@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_array, check_probs
-from .errors import DTypeError, NonFiniteError, ShapeError
+from .errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 
-__all__ = ["corr", "one_minus_corr", "mean_max_prob", "largest_masked_prob"]
+__all__ = ["corr", "path_corr", "one_minus_corr", "mean_max_prob", "largest_masked_prob"]
 
 
 def _flat(A: np.ndarray, name: str) -> np.ndarray:
@@ -49,6 +49,38 @@ def corr(W1: Any, W2: Any) -> float | np.ndarray:
     c = np.sum((a / na[..., None]) * (b / nb[..., None]), axis=-1)
     c = np.clip(c, -1.0, 1.0)
     return float(c) if np.ndim(c) == 0 else c
+
+
+def path_corr(W_path: Any, W_svm: Any) -> np.ndarray:
+    """:func:`corr` of every point of a path with one reference, 0-safe (Theorem 2 check).
+
+    ``corr_R = <Wbar_R, W_svm> / (||Wbar_R||_F ||W_svm||_F)`` for every point of the path;
+    Theorem 2 (and Theorem 9, Corollary 2) predict corr_R -> 1 as R -> infinity.
+
+    Parameters
+    ----------
+    W_path : (R, d, d) array (or a sequence of (d, d) matrices) -- the path Wbar_R, or
+        K_R Q_R^T for the (K, Q) path (then compare with the nuclear SVM solution).
+    W_svm : (d, d) nonzero SVM solution.
+
+    Returns (R,) correlations; NaN where a path matrix is exactly zero (where :func:`corr` raises:
+    a path started at W(0) = 0 has no direction yet).
+    """
+    P = as_float_array(np.asarray(W_path, dtype=float) if isinstance(W_path, (list, tuple)) else W_path,
+                       "W_path", (2, 3))
+    if P.ndim == 2:
+        P = P[None]
+    S = as_float_array(W_svm, "W_svm", 2)
+    if P.shape[1:] != S.shape:
+        raise ShapeError(f"W_path has matrices of shape {P.shape[1:]} but W_svm has shape {S.shape}")
+    ns = float(np.linalg.norm(S))
+    if ns == 0:
+        raise ValueRangeError("W_svm is the zero matrix; the correlation is undefined")
+    num = np.einsum("rij,ij->r", P, S)
+    nrm = np.linalg.norm(P.reshape(P.shape[0], -1), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(nrm > 0, num / (np.where(nrm > 0, nrm, 1.0) * ns), np.nan)
+    return out
 
 
 def one_minus_corr(W1: Any, W2: Any) -> float | np.ndarray:

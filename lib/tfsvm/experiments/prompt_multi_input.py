@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import svm, training
+from .. import metrics, svm, training
 from ..data import loss_comparison_data, prompt_multi_input_data
 from ..plotting import new_figure
 
@@ -47,7 +47,7 @@ PAPER: dict[str, Any] = {"multi_input": {"half_norm_sq": 0.31319}, "loss_compari
 def prompt_alignment(P: np.ndarray, p_ref: np.ndarray) -> np.ndarray:
     """corr(p, p_ref) for every recorded prompt ``P`` (..., d); 0 where p = 0 (no direction yet)."""
     shape = P.shape[:-1]
-    c = svm.path_alignment(P.reshape(-1, 1, P.shape[-1]), np.asarray(p_ref)[None, :])
+    c = metrics.path_corr(P.reshape(-1, 1, P.shape[-1]), np.asarray(p_ref)[None, :])
     return np.nan_to_num(c).reshape(shape)
 
 

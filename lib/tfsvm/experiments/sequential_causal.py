@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import svm, training
+from .. import metrics, svm, training
 from ..data import SequenceData, sequence_data
 from ..plotting import new_figure
 
@@ -66,7 +66,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         curves, final, frac_opt, max_prob = [], [], [], []
         for j, Dj in enumerate(data):
             alpha = tr.selected[j]  # selected token of every query (i, k)
-            c = np.nan_to_num(svm.path_alignment(tr.W[:, j], _solve(mode, Dj.X, alpha)))  # W(0) = 0 -> corr 0
+            c = np.nan_to_num(metrics.path_corr(tr.W[:, j], _solve(mode, Dj.X, alpha)))  # W(0) = 0 -> corr 0
             curves.append([float(1.0 - x) for x in c])
             final.append(float(c[-1]))
             frac_opt.append(float(np.mean(alpha == Dj.opt(causal=causal))))
@@ -100,7 +100,7 @@ def compare_svms(data: list[SequenceData]) -> dict[str, Any]:
         W_seq, W_csl = _solve("sequential", D.X, opt_seq), _solve("causal", D.X, opt_csl)
         out["norm_seq"].append(float(np.linalg.norm(W_seq)))
         out["norm_csl"].append(float(np.linalg.norm(W_csl)))
-        out["corr_seq_csl"].append(float(svm.path_alignment(W_csl, W_seq)[0]))
+        out["corr_seq_csl"].append(float(metrics.path_corr(W_csl, W_seq)[0]))
         out["frac_opt_differs"].append(float(np.mean(opt_seq != opt_csl)))
     n, T = data[0].n, data[0].T
     out["n_constraints_seq"] = n * T * (T - 1)

@@ -14,8 +14,7 @@ Paper A (arXiv 2308.16898 v1):
 
 Paper B (arXiv 2306.13596): :func:`p_svm`, :func:`v_svm`, :func:`joint_p_svm`.
 
-Shared: :func:`max_margin` (the single core solver), :func:`numerical_rank`,
-:func:`path_alignment`. Infeasibility raises :class:`InfeasibleError` naming the
+Shared: :func:`max_margin` (the single core solver) and :func:`numerical_rank`. Infeasibility raises :class:`InfeasibleError` naming the
 sequences of an irreducible infeasible subsystem (Farkas certificate); no function
 returns None.
 """
@@ -27,7 +26,7 @@ from ._core import max_margin
 from ._gen import finite_part, gen_svm, svm_equivalence
 from ._sdp import CLARABEL_OPTIONS, CLARABEL_SDP_OPTIONS
 from ._sequence import causal_svm, seq_svm
-from ._prompt import JointSVMSolution, joint_p_svm, p_svm, path_alignment, v_svm
+from ._prompt import JointSVMSolution, joint_p_svm, p_svm, v_svm
 
 __all__ = [
     "InfeasibleError",
@@ -51,5 +50,4 @@ __all__ = [
     "joint_p_svm",
     "max_margin",
     "numerical_rank",
-    "path_alignment",
 ]

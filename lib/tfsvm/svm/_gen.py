@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_float_array, check_queries, check_tokens
-from ..errors import DTypeError, InfeasibleError, OptionError, ShapeError
+from ..errors import DTypeError, InfeasibleError, OptionError, ShapeError, ValueRangeError
 from ._attention import _attach_sequences, _describe_att
 from ._certificates import MaxMarginResult
 from ._core import max_margin
@@ -29,7 +29,7 @@ def _check_mask(mask: Any, X: np.ndarray, name: str = "selected") -> np.ndarray:
         raise ShapeError(f"{name} has shape {m.shape} but X has shape {X.shape}; expected {X.shape[:-1]}")
     empty = np.flatnonzero(~m.any(axis=-1))
     if empty.size:
-        raise ShapeError(f"{name} selects no token in sequence(s) {empty.tolist()[:10]}; every sequence needs >= 1")
+        raise ValueRangeError(f"{name} selects no token in sequence(s) {empty.tolist()[:10]}; every sequence needs >= 1")
     return m
 
 
@@ -114,7 +114,7 @@ def finite_part(X: Any, Z: Any, probs: Any, selected: Any) -> np.ndarray:
         raise ShapeError(f"probs has shape {P.shape}; expected {X.shape[:-1]} (one probability per token)")
     if np.any(P[selected] <= 0):
         bad = sorted({int(i) for i in np.nonzero(selected & (P <= 0))[0]})
-        raise ShapeError(f"probs must be > 0 on the selected tokens (log-ratios of eq. (7)); sequences {bad}")
+        raise ValueRangeError(f"probs must be > 0 on the selected tokens (log-ratios of eq. (7)); sequences {bad}")
     n, T, d = X.shape
     _, _, E, erows = _gen_rows(X, Z, selected)
     if E.shape[0] == 0:

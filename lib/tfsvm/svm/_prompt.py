@@ -1,5 +1,5 @@
 """The SVMs of paper B (prompt attention ``f(X) = v^T X^T S(K p)``): p-SVM, v-SVM and
-the joint (v, p) SVM pair; plus the regularization-path alignment check.
+the joint (v, p) SVM pair.
 
 B's keys are ``k_it = W x_it`` (``K_i = X_i W^T``); with W = I the keys are the
 tokens themselves. The official notebooks use ``W = diag(1, 1, 0)``, i.e. the keys are
@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, check_labels, check_selection, check_tokens
-from ..errors import DTypeError, InfeasibleError, OptionError, ShapeError
+from .._validation import check_labels, check_selection, check_tokens
+from ..errors import DTypeError, InfeasibleError, ShapeError, ValueRangeError
 from ._core import MaxMarginResult, max_margin
 
-__all__ = ["p_svm", "v_svm", "joint_p_svm", "JointSVMSolution", "path_alignment"]
+__all__ = ["p_svm", "v_svm", "joint_p_svm", "JointSVMSolution"]
 
 
 def _relaxed_mask(relaxed: Any, n: int) -> np.ndarray:
@@ -34,7 +34,7 @@ def _relaxed_mask(relaxed: Any, n: int) -> np.ndarray:
         raise DTypeError(f"relaxed must be a boolean mask or a list of sequence indices, got dtype {r.dtype}")
     r = r.reshape(-1)
     if np.any((r < 0) | (r >= n)):
-        raise ShapeError(f"relaxed has sequence indices out of range [0, {n}): {r[(r < 0) | (r >= n)].tolist()}")
+        raise ValueRangeError(f"relaxed has sequence indices out of range [0, {n}): {r[(r < 0) | (r >= n)].tolist()}")
     m = np.zeros(n, dtype=bool)
     m[r] = True
     return m
@@ -141,34 +141,3 @@ def joint_p_svm(X: Any, Y: Any, alpha: Any, keys: Any = None) -> JointSVMSolutio
     relaxed[S] = False
     p = p_svm(K, alpha, relaxed)
     return JointSVMSolution(p=p, v=v, support=S, relaxed=relaxed)
-
-
-def path_alignment(W_path: Any, W_svm: Any) -> np.ndarray:
-    """Correlation of a regularization path with an SVM solution (Theorem 2 check).
-
-    ``corr_R = <Wbar_R, W_svm> / (||Wbar_R||_F ||W_svm||_F)`` for every point of the path;
-    Theorem 2 (and Theorem 9, Corollary 2) predict corr_R -> 1 as R -> infinity.
-
-    Parameters
-    ----------
-    W_path : (R, d, d) array (or a sequence of (d, d) matrices) -- the path Wbar_R, or
-        K_R Q_R^T for the (K, Q) path (then compare with the nuclear SVM solution).
-    W_svm : (d, d) nonzero SVM solution.
-
-    Returns (R,) correlations; NaN where a path matrix is exactly zero.
-    """
-    P = as_float_array(np.asarray(W_path, dtype=float) if isinstance(W_path, (list, tuple)) else W_path,
-                       "W_path", (2, 3))
-    if P.ndim == 2:
-        P = P[None]
-    S = as_float_array(W_svm, "W_svm", 2)
-    if P.shape[1:] != S.shape:
-        raise ShapeError(f"W_path has matrices of shape {P.shape[1:]} but W_svm has shape {S.shape}")
-    ns = float(np.linalg.norm(S))
-    if ns == 0:
-        raise OptionError("W_svm is the zero matrix; the correlation is undefined")
-    num = np.einsum("rij,ij->r", P, S)
-    nrm = np.linalg.norm(P.reshape(P.shape[0], -1), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(nrm > 0, num / (np.where(nrm > 0, nrm, 1.0) * ns), np.nan)
-    return out

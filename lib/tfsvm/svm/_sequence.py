@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_float_array, as_index_array, check_option, check_tokens
-from ..errors import InfeasibleError, ShapeError
+from ..errors import InfeasibleError, ShapeError, ValueRangeError
 from ._attention import _NORMS, _att_factors, _attach_sequences, _describe_att
 from ._core import _solve
 from ._rows import _RankOne
@@ -78,7 +78,7 @@ def causal_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", *, full_output: bo
     bad = np.argwhere(alpha > np.arange(T)[None, :])
     if bad.size:
         i, k = bad[0]
-        raise ShapeError(
+        raise ValueRangeError(
             f"causal selection must satisfy alpha[i, k] <= k (position k only sees tokens 0..k); "
             f"alpha[{i}, {k}] = {alpha[i, k]}"
         )
@@ -97,5 +97,5 @@ def _check_alpha2(alpha: Any, shape: tuple[int, int], T: int, name: str = "alpha
         raise ShapeError(f"{name} has shape {a.shape}; expected {shape} (one selection per sequence and query)")
     bad = np.argwhere((a < 0) | (a >= T))
     if bad.size:
-        raise ShapeError(f"{name} has entries out of range [0, {T}) at (sequence, query) {bad[:5].tolist()}")
+        raise ValueRangeError(f"{name} has entries out of range [0, {T}) at (sequence, query) {bad[:5].tolist()}")
     return a.astype(np.int64)
