@@ -59,7 +59,7 @@ def check_option(value: str, name: str, allowed: Iterable[str]) -> str:
 
 
 def _finite_number(value: Any, name: str, strict: bool) -> float:
-    """``value`` as a finite float that is > 0 (``strict``) or >= 0, else OptionError."""
+    """``value`` as a finite float that is > 0 (``strict``) or ≥ 0, else OptionError."""
     bound = "> 0" if strict else ">= 0"
     try:
         v = float(value)
@@ -76,7 +76,7 @@ def check_positive(value: float, name: str) -> float:
 
 
 def check_nonnegative(value: Any, name: str) -> float:
-    """Check a finite number >= 0 (a tolerance, a ridge coefficient) and return it as float."""
+    """Check a finite number ≥ 0 (a tolerance, a ridge coefficient) and return it as float."""
     return _finite_number(value, name, strict=False)
 
 
@@ -94,7 +94,7 @@ def as_index_array(alpha: Any, name: str = "alpha") -> np.ndarray:
 
 
 def check_count(value: int, name: str, minimum: int) -> int:
-    """Check that an integer option (n, T, steps, trials, ...) is >= ``minimum``."""
+    """Check that an integer option (n, T, steps, trials, ...) is ≥ ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise OptionError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
@@ -103,7 +103,7 @@ def check_count(value: int, name: str, minimum: int) -> int:
 
 
 def check_tokens(X: Any, name: str = "X", batched: bool = False) -> np.ndarray:
-    """Check token sequences: shape (n, T, d), or (B, n, T, d) if ``batched``; n >= 1, T >= 2."""
+    """Check token sequences: shape (n, T, d), or (B, n, T, d) if ``batched``; n ≥ 1, T ≥ 2."""
     X = as_float_array(X, name, (3, 4) if batched else 3)
     n, T = X.shape[-3], X.shape[-2]
     if n < 1:
@@ -152,7 +152,7 @@ def as_labels(Y: Any, name: str = "Y") -> np.ndarray:
 
 
 def check_probs(probs: Any, name: str = "probs", ndim: int | Sequence[int] | None = None) -> np.ndarray:
-    """Check attention probabilities of shape (..., n, T) (``ndim`` allowed ranks, default any >= 2):
+    """Check attention probabilities of shape (..., n, T) (``ndim`` allowed ranks, default any ≥ 2):
     every entry in [0, 1] (up to 1e-12 of rounding above 1)."""
     p = as_float_array(probs, name, ndim)
     if p.ndim < 2:
@@ -171,7 +171,7 @@ def check_head(v: Any, d: int, name: str = "v") -> np.ndarray:
 
 
 def check_selection(alpha: Any, X: np.ndarray, name: str = "alpha") -> np.ndarray:
-    """Check a token selection: integers of shape X.shape[:-2] with 0 <= alpha_i < T."""
+    """Check a token selection: integers of shape X.shape[:-2] with 0 ≤ α_i < T."""
     a = as_index_array(alpha, name)
     want = X.shape[:-2]
     if a.shape != want:

@@ -33,7 +33,7 @@ def all_selections(n: int, T: int) -> np.ndarray:
 
 
 def feature_matrix(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """The n(T-1) vectors vec((x_{i alpha_i} - x_it) z_i^T) as rows, shape (n(T-1), d*d)."""
+    """The n(T-1) vectors vec((x_{iα_i} - x_it) z_iᵀ) as rows, shape (n(T-1), d*d)."""
     F, _ = svm.att_features(X, Z, alpha)
     return F.reshape(F.shape[0], -1)
 
@@ -66,10 +66,10 @@ def kkt_census(n: int, T: int, d: int, instances: int, seed: int) -> dict[str, f
     """The KKT conditions of (Att-SVM) read as a hard-margin SVM (not stated in A, derived from
     its form in A §2.1) on random instances with alpha = opt.
 
-    * ``reconstruction``: max_b ||W^mm - sum_it lambda_it F_it||_F / ||W^mm||_F;
+    * ``reconstruction``: max_b ‖W^mm - Σ_it λ_it F_it‖_F / ‖W^mm‖_F;
     * ``kkt``: the solver's largest KKT residual;
     * ``slack_dual``: largest multiplier on a token whose margin exceeds 1 (complementary slackness: 0);
-    * ``min_margin``: smallest margin (>= 1 up to rounding).
+    * ``min_margin``: smallest margin (≥ 1 up to rounding).
     """
     recon, kkt, slack_dual, min_margin = 0.0, 0.0, 0.0, np.inf
     for k in range(instances):
@@ -87,12 +87,12 @@ def kkt_census(n: int, T: int, d: int, instances: int, seed: int) -> dict[str, f
 
 
 def lemma1_census(n: int, T: int, d: int, instances: int, seed: int, rtol: float = 1e-6) -> dict[str, float]:
-    """Lemma 1 of A on random instances, both norms, with the *full* (d x d) solvers of
+    """Lemma 1 of A on random instances, both norms, with the *full* (d × d) solvers of
     :mod:`tfsvm.svm` (``reduce=False``: not the reduced SDP, which assumes the lemma).
 
-    Returns the largest rank of W^mm and W*^mm (Lemma 1: <= n), the largest relative residual
-    ``||W - W P_Z||_F / ||W||_F`` of the projection onto span{z_i} (row space), the norm
-    comparisons ``min(||W*||_F - ||W^mm||_F)`` and ``min(||W^mm||_* - ||W*||_*)`` (both >= 0:
+    Returns the largest rank of W^mm and W⋆^mm (Lemma 1: ≤ n), the largest relative residual
+    ``‖W - W P_Z‖_F / ‖W‖_F`` of the projection onto span{z_i} (row space), the norm
+    comparisons ``min(‖W*‖_F - ‖W^mm‖_F)`` and ``min(‖W^mm‖_* - ‖W*‖_*)`` (both ≥ 0:
     each solution is optimal for its own norm), and ``reduced_gap``, the largest relative
     difference between the nuclear value of the full SDP and of the reduced one that
     :func:`tfsvm.svm.solve_att_svm` uses by default (``tfsvm.svm._nuclear._nuclear_reduced``).
@@ -116,16 +116,16 @@ def lemma1_census(n: int, T: int, d: int, instances: int, seed: int, rtol: float
 
 
 def factorization_census(d: int, rank: int, samples: int, seed: int) -> dict[str, float]:
-    """Lemma 15 of A: ``min_{K Q^T = W} (||K||_F^2 + ||Q||_F^2) / 2 = ||W||_*``.
+    """Lemma 15 of A: ``min_{K Qᵀ = W} (‖K‖_F^2 + ‖Q‖_F^2) / 2 = ‖W‖_*``.
 
-    For ``samples`` random (d x d) matrices W of the given rank:
+    For ``samples`` random (d × d) matrices W of the given rank:
 
-    * ``balanced_gap``: max | (||K||^2 + ||Q||^2)/2 - ||W||_* | / ||W||_* for the balanced
+    * ``balanced_gap``: max | (‖K‖^2 + ‖Q‖^2)/2 - ‖W‖_* | / ‖W‖_* for the balanced
       factors K = U Sigma^{1/2}, Q = V Sigma^{1/2} (attains the minimum);
     * ``min_ratio_other``: min over random other factorizations K A, Q A^{-T} (A random
-      invertible) of (||K A||^2 + ||Q A^{-T}||^2) / (2 ||W||_*)  (>= 1);
-    * ``min_ratio_random``: min over random pairs (K, Q) of (||K||^2 + ||Q||^2) / (2 ||K Q^T||_*)
-      (>= 1: the inequality ||K Q^T||_* <= (||K||^2 + ||Q||^2)/2 behind the lemma).
+      invertible) of (‖K A‖^2 + ‖Q A^{-T}‖^2) / (2 ‖W‖_*)  (≥ 1);
+    * ``min_ratio_random``: min over random pairs (K, Q) of (‖K‖^2 + ‖Q‖^2) / (2 ‖K Qᵀ‖_*)
+      (≥ 1: the inequality ‖K Qᵀ‖_* ≤ (‖K‖^2 + ‖Q‖^2)/2 behind the lemma).
     """
     rng = np.random.default_rng(seed)
     balanced_gap, ratio_other, ratio_random = 0.0, np.inf, np.inf
@@ -145,10 +145,11 @@ def factorization_census(d: int, rank: int, samples: int, seed: int) -> dict[str
 
 
 def decoupling_error(n: int, T: int, d: int, seed: int) -> float:
-    """With orthonormal queries z_i (d >= n), W^mm z_i is the solution u_i of the per-sequence SVM
-    ``min ||u|| s.t. (x_{i opt_i} - x_it)^T u >= 1`` and W^mm = sum_i u_i z_i^T (a consequence of the KKT form, not stated in A).
+    """With orthonormal queries z_i (d ≥ n), W^mm z_i is the solution u_i of the per-sequence SVM
+    ``min ‖u‖ s.t. (x_{i opt_i} - x_it)ᵀ u ≥ 1`` and W^mm = Σ_i u_i z_iᵀ
+    (a consequence of the KKT form, not stated in A).
 
-    Returns max_i ||W^mm z_i - u_i|| / ||u_i||.
+    Returns max_i ‖W^mm z_i - u_i‖ / ‖u_i‖.
     """
     inst = data.unit_sphere_data(n, T, d, seed=seed)
     Zo = np.linalg.qr(np.random.default_rng(seed + 1).standard_normal((d, n)))[0].T  # orthonormal rows
@@ -183,7 +184,8 @@ def final_and_half_probs(inst: data.AttentionData, param: str, steps: int, lr: f
     return res.probs_final, np.asarray(half)
 
 
-def classify_gd_runs(inst: data.AttentionData, param: str, steps: int, lr: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def classify_gd_runs(inst: data.AttentionData, param: str, steps: int, lr: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Run labels ("global" / "local" / "not_local") after ``steps`` and after ``steps // 2``."""
     final, half = final_and_half_probs(inst, param, steps, lr, seed)
     return (tokens.classify_runs_batch(inst.X, inst.Z, inst.scores, final),
@@ -193,7 +195,7 @@ def classify_gd_runs(inst: data.AttentionData, param: str, steps: int, lr: float
 def b1_holds(inst: data.AttentionData, norm: str = "fro", limit: int | None = None) -> np.ndarray:
     """Per instance: does B.1 hold in Figure 5's sense (mean non-optimal margin < 1.1)?
 
-    ``norm="fro"`` uses W^mm (batched solver); ``norm="nuc"`` uses W*^mm (one SDP per instance,
+    ``norm="fro"`` uses W^mm (batched solver); ``norm="nuc"`` uses W⋆^mm (one SDP per instance,
     reduced to the subspaces the constraints see by :func:`tfsvm.svm.solve_att_svm`, on the first
     ``limit`` instances only). An infeasible SVM counts as B.1 failing.
     """
@@ -214,9 +216,9 @@ def b1_holds(inst: data.AttentionData, norm: str = "fro", limit: int | None = No
 def lemma8_descent(inst: data.AttentionData, steps: int, factor: float = 1.0) -> dict[str, float]:
     """Plain GD with eta = factor / L_W (Lemma 4's constant) from W(0) = 0: Lemma 8 of A.
 
-    Returns ``L_W``, ``max_increase`` = max_k L(W(k+1)) - L(W(k)) (<= 0 for monotone descent),
-    ``min_slack`` = min_k [L(W(k)) - L(W(k+1)) - (eta/2) ||grad L(W(k))||_F^2] (>= 0 is Lemma 8's
-    inequality) and ``final_grad`` = ||grad L(W(steps))||_F.
+    Returns ``L_W``, ``max_increase`` = max_k L(W(k+1)) - L(W(k)) (≤ 0 for monotone descent),
+    ``min_slack`` = min_k [L(W(k)) - L(W(k+1)) - (eta/2) ‖grad L(W(k))‖_F^2] (≥ 0 is Lemma 8's
+    inequality) and ``final_grad`` = ‖grad L(W(steps))‖_F.
     """
     L_W = float(gradients.lipschitz_W(inst))
     eta = factor / L_W
@@ -230,7 +232,7 @@ def lemma8_descent(inst: data.AttentionData, steps: int, factor: float = 1.0) ->
 
 def gradient_inner_products(inst: data.AttentionData, W_mm: np.ndarray, radius: float, samples: int,
                             seed: int) -> np.ndarray:
-    """<grad L(W), W^mm> at ``samples`` random W with ||W||_F = ``radius`` (Lemma 9 of A: < 0 under B).
+    """<grad L(W), W^mm> at ``samples`` random W with ‖W‖_F = ``radius`` (Lemma 9 of A: < 0 under B).
 
     The gradient is the closed form (13) in float64; at large radius it underflows to 0.
     """
@@ -247,8 +249,8 @@ def directional_run(inst: data.AttentionData, steps: int, plain_steps: int, lr: 
     plain GD with eta = 1/L_W (Lemma 4), and ``steps`` of normalized GD with step ``lr``.
 
     Returns, for each run ``"plain"`` and ``"ngd"``: ``{run}_steps`` (R,) recorded iterations
-    (log-spaced), ``{run}_norm`` (inits, R) = ||W(k)||_F, ``{run}_misalign`` (inits, R) =
-    1 - corr(W(k), W^mm), ``{run}_grad`` (inits,) = final ||grad L(W)||_F.
+    (log-spaced), ``{run}_norm`` (inits, R) = ‖W(k)‖_F, ``{run}_misalign`` (inits, R) =
+    1 - corr(W(k), W^mm), ``{run}_grad`` (inits,) = final ‖grad L(W)‖_F.
     """
     W_mm = svm.att_svm(inst.X, inst.Z, inst.opt)
     W0 = np.random.default_rng(seed).standard_normal((inits, inst.d, inst.d))
@@ -268,7 +270,7 @@ def directional_run(inst: data.AttentionData, steps: int, plain_steps: int, lr: 
 
 
 def plot_directional(runs: dict[str, dict[str, np.ndarray]]):
-    """Left: ||W(k)||_F of plain GD; right: 1 - corr(W(k), W^mm), normalized (solid) and plain (dotted) GD."""
+    """Left: ‖W(k)‖_F of plain GD; right: 1 - corr(W(k), W^mm), normalized (solid) and plain (dotted) GD."""
     fig, (a0, a1) = new_figure(ncols=2, width=10.0, height=3.6)
     for j, (label, r) in enumerate(runs.items()):
         color = f"C{j}"

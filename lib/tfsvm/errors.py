@@ -32,7 +32,7 @@ class DTypeError(TfsvmError, TypeError):
 
 class OptionError(TfsvmError, ValueError):
     """An option (loss, norm, parameterization, head, ...) has an unknown value,
-    or a numeric option is out of its range (e.g. a learning rate <= 0)."""
+    or a numeric option is out of its range (e.g. a learning rate ≤ 0)."""
 
 
 class TieError(TfsvmError, ValueError):

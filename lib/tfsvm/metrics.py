@@ -54,13 +54,13 @@ def corr(W1: Any, W2: Any) -> float | np.ndarray:
 def path_corr(W_path: Any, W_svm: Any) -> np.ndarray:
     """:func:`corr` of every point of a path with one reference, 0-safe (Theorem 2 check).
 
-    ``corr_R = <Wbar_R, W_svm> / (||Wbar_R||_F ||W_svm||_F)`` for every point of the path;
+    ``corr_R = <Wbar_R, W_svm> / (‖Wbar_R‖_F ‖W_svm‖_F)`` for every point of the path;
     Theorem 2 (and Theorem 9, Corollary 2) predict corr_R -> 1 as R -> infinity.
 
     Parameters
     ----------
     W_path : (R, d, d) array (or a sequence of (d, d) matrices) -- the path Wbar_R, or
-        K_R Q_R^T for the (K, Q) path (then compare with the nuclear SVM solution).
+        K_R Q_Rᵀ for the (K, Q) path (then compare with the nuclear SVM solution).
     W_svm : (d, d) nonzero SVM solution.
 
     Returns (R,) correlations; NaN where a path matrix is exactly zero (where :func:`corr` raises:

@@ -120,7 +120,7 @@ class AttentionData(_TrialData):
     Parameters
     ----------
     X : array (n, T, d) or (B, n, T, d)
-        Token sequences; T >= 2.
+        Token sequences; T ≥ 2.
     Z : array (n, d) or (B, n, d)
         One query (cross-attention token) z_i per sequence; self-attention uses z_i = x_i1
         (see :meth:`self_attention`).

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .._validation import check_count, check_option, check_positive
@@ -44,7 +46,7 @@ def unit_sphere_data(
     Parameters
     ----------
     n, T, d : int
-        Sequences, tokens per sequence (T >= 2), dimension.
+        Sequences, tokens per sequence (T ≥ 2), dimension.
     seed : int
         Seed of ``numpy.random.default_rng``.
     trials : int or None
@@ -52,7 +54,7 @@ def unit_sphere_data(
         drawn in one vectorised call (trial b is *not* the same as seed b unbatched).
     gap : float or None
         Score-gap filter of App. F (Figs 2, 5, 6 use 0.1): keep only instances with
-        ``min_i (γ_{i,opt_i} − max_{t≠opt_i} γ_it) >= gap``.
+        ``min_i (γ_{i,opt_i} − max_{t≠opt_i} γ_it) ≥ gap``.
     labels : "random" or "ones"
     self_attention : bool
         If True, z_i = x_i1 (the first token) instead of an independent query.
@@ -109,7 +111,7 @@ def equal_scores_data(n: int, T: int, d: int, seed: int, spread: float = 0.0, tr
     for token 0 (the optimal one) and ``rest`` for the others, plus independent uniform noise of
     half-width ``spread`` (``spread = 0``: exactly B.2). The optimal token beats every other
     token along Y_i v, so (Att-SVM) is feasible whenever the queries are linearly independent
-    (d >= n). The moved tokens are no longer unit vectors.
+    (d ≥ n). The moved tokens are no longer unit vectors.
     """
     spread = float(spread)
     if not np.isfinite(spread) or spread < 0 or spread >= top - rest:
@@ -119,7 +121,7 @@ def equal_scores_data(n: int, T: int, d: int, seed: int, spread: float = 0.0, tr
     target = np.where(np.arange(T) == 0, top, rest + noise)
     v = base.v[..., None, None, :]  # broadcasts over (n, T)
     shift = base.Y[..., None] * (target - base.scores)  # Y_i (target − γ_it): moves γ_it to target (Y_i² = 1)
-    return AttentionData(base.X + shift[..., None] * v, base.Z, base.Y, base.v)
+    return dataclasses.replace(base, X=base.X + shift[..., None] * v)
 
 
 def gd_paths_2d_data(seed: int = 1) -> AttentionData:
@@ -139,7 +141,7 @@ def gd_paths_2d_data(seed: int = 1) -> AttentionData:
 
 
 def orthonormal_token_data(T: int, d: int, seed: int, trials: int | None = None) -> AttentionData:
-    """Section 6.1 / Figure 9 data: n = 1 sequence of T orthonormal tokens in R^d (T <= d).
+    """Section 6.1 / Figure 9 data: n = 1 sequence of T orthonormal tokens in R^d (T ≤ d).
 
     The tokens are the columns of the Q factor of the QR decomposition of a Gaussian (d, T)
     matrix; v and the query z are i.i.d. N(0, I) normalised; Y = 1.

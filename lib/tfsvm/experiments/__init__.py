@@ -149,7 +149,7 @@ def _lookup(tree: Any, path: tuple[str, ...]) -> float | None:
 def compare_with_paper(exp_id: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per value the paper reports: path, paper value, our value, and whether they agree.
 
-    Two numbers agree when ``|ours - paper| <= max(abs, rel * |paper|)`` with the experiment's
+    Two numbers agree when ``|ours - paper| ≤ max(abs, rel * |paper|)`` with the experiment's
     ``TOLERANCE`` (default: 0.05 absolute or 10% relative), a band that covers trial-to-trial
     noise at the paper's trial counts and the precision of values read off the paper's plots.
     """

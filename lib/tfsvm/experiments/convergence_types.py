@@ -1,13 +1,13 @@
 """Figures 2 and 5 of A (v1): how often does gradient descent converge globally, locally, or elsewhere?
 
 For every dimension d, a batch of random instances (n = T = 5, unit-sphere tokens, queries
-and head, score-gap filter gamma >= 0.1, App. F) is trained by normalized GD (eta = 0.1) in
+and head, score-gap filter gamma ≥ 0.1, App. F) is trained by normalized GD (eta = 0.1) in
 the W- and the (K,Q)-parameterization. Each run is classified from its final softmax
-(:func:`tfsvm.checks.classify_gd_runs`, :func:`tfsvm.tokens.classify_runs_batch`): alpha_i = argmax_t s_it; "global" if alpha = opt,
-"local" if alpha != opt is locally optimal (Definition 2), "not_local" otherwise. The bars of
+(:func:`tfsvm.checks.classify_gd_runs`, :func:`tfsvm.tokens.classify_runs_batch`): α_i = argmax_t s_it;
+"global" if α = opt, "local" if α ≠ opt is locally optimal (Definition 2), "not_local" otherwise. The bars of
 the figures report "global", "local" *including* global, and "not_local"; the green bar is
 the fraction of instances satisfying Assumption B.1 in Figure 5's sense (mean margin of the
-non-optimal tokens under W^mm -- W*^mm for (K,Q) -- below 1.1).
+non-optimal tokens under W^mm -- W⋆^mm for (K,Q) -- below 1.1).
 
 The paper states neither the number of iterations nor the initialization; we use PyTorch's
 default ``nn.Linear`` initialization (what the released code uses for Figure 7) and a fixed

@@ -6,10 +6,10 @@ Cross-attention toy of ``visualization1.ipynb`` (n = 2 sequences, T = 3 tokens, 
 * W-parameterization from W(0) = 0 -> the curves W(k) z_i, compared with W^mm z_i
   (Frobenius Att-SVM, solid lines);
 * (K,Q)-parameterization (m = d = 2) from Q(0) = 0, K(0) = 0.1 N(0, I) -> the curves
-  K(k)Q(k)^T z_i, compared with W*^mm z_i (nuclear Att-SVM*, dashed lines).
+  K(k)Q(k)ᵀ z_i, compared with W⋆^mm z_i (nuclear Att-SVM⋆, dashed lines).
 
 Theorem 2 (for the regularization path) and Figure 1 say: W(k) aligns with W^mm and
-K(k)Q(k)^T with W*^mm. The results hold the final correlations (all four pairings)
+K(k)Q(k)ᵀ with W⋆^mm. The results hold the final correlations (all four pairings)
 and the paths subsampled every ``record_every`` steps, so :func:`plot` needs nothing else.
 """
 
@@ -47,11 +47,11 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     dict with
       ``corr_W_fro``, ``corr_KQ_nuc`` (the figure's message), ``corr_W_nuc``, ``corr_KQ_fro``
       (the cross pairings), ``steps`` (recorded step indices), ``path_W`` / ``path_KQ``
-      (lists (R, n, d) of W(k) z_i and K(k)Q(k)^T z_i), ``curve_W_fro`` / ``curve_KQ_nuc``
+      (lists (R, n, d) of W(k) z_i and K(k)Q(k)ᵀ z_i), ``curve_W_fro`` / ``curve_KQ_nuc``
       (correlations with the matching SVM at the recorded steps k > 0), ``norm_W`` / ``norm_KQ``
       (final Frobenius norms), ``fro_norm_W_fro`` / ``fro_norm_W_nuc`` (Frobenius norms of
-      W^mm and W*^mm), ``svm_fro`` / ``svm_nuc`` (lists (n, d)
-      of W^mm z_i and W*^mm z_i), and the data ``X``, ``Z``, ``opt`` for the inset.
+      W^mm and W⋆^mm), ``svm_fro`` / ``svm_nuc`` (lists (n, d)
+      of W^mm z_i and W⋆^mm z_i), and the data ``X``, ``Z``, ``opt`` for the inset.
     """
     inst = data.gd_paths_2d_data(seed=config["data_seed"])
     steps, lr = config["steps"], config["lr"]
@@ -98,11 +98,11 @@ _TOKEN_COLORS = ("teal", "goldenrod")
 
 
 def plot(results: dict[str, Any], ax=None):
-    """Figure 1 in three panels: the tokens; W(k) z_i with W^mm z_i; K(k)Q(k)^T z_i with W*^mm z_i.
+    """Figure 1 in three panels: the tokens; W(k) z_i with W^mm z_i; K(k)Q(k)ᵀ z_i with W⋆^mm z_i.
 
-    Solid segments: the Frobenius SVM directions, drawn as ``||W(k_final)||_F W^mm z_i / ||W^mm||_F``,
+    Solid segments: the Frobenius SVM directions, drawn as ``‖W(k_final)‖_F W^mm z_i / ‖W^mm‖_F``,
     i.e. where W(k) z_i would be if W(k) had exactly the direction of W^mm; dashed: the same for
-    the nuclear solution W*^mm. Both are drawn in both panels, so the reader sees which one each
+    the nuclear solution W⋆^mm. Both are drawn in both panels, so the reader sees which one each
     GD path follows. Returns the figure (``ax``, if given, must hold three axes).
     """
     if ax is None:
@@ -158,7 +158,7 @@ def plot(results: dict[str, Any], ax=None):
 def logistic_direction(points: np.ndarray, labels: np.ndarray, steps: int = 2000, lr: float = 0.1) -> np.ndarray:
     """Normalized GD on bias-free logistic regression, w(0) = 0; returns w(steps) (numpy).
 
-    The classical implicit bias: for separable data w(k)/||w(k)|| converges to the hard-margin
+    The classical implicit bias: for separable data w(k)/‖w(k)‖ converges to the hard-margin
     SVM direction (Soudry et al., 2018), the analogue of Theorem 2 for examples instead of tokens.
     """
     w = np.zeros(points.shape[1])
@@ -246,10 +246,10 @@ def plot_analogy(seed: int = 0, data_seed: int = 1):
 
 
 def plot_first_run(run_W: training.TrainResult, run_KQ: training.TrainResult, lr: float):
-    """Chapter 1: mean max softmax probability and ||W(k)||_F along normalized GD (all trials).
+    """Chapter 1: mean max softmax probability and ‖W(k)‖_F along normalized GD (all trials).
 
-    Left: (1/n) sum_i max_t s_it(k), median over trials with the min-max band, for W (blue) and
-    (K,Q) (red). Right: ||W(k)||_F (median, band) and the bound ||W(0)||_F + k*eta for W.
+    Left: (1/n) Σ_i max_t s_it(k), median over trials with the min-max band, for W (blue) and
+    (K,Q) (red). Right: ‖W(k)‖_F (median, band) and the bound ‖W(0)‖_F + k*eta for W.
     Both results must be batched and recorded at every step. Returns the figure.
     """
     fig, (a, b) = new_figure(ncols=2, width=10.0, height=3.8)
@@ -285,7 +285,7 @@ def lemma2_check(inst: data.AttentionData, W_sep: np.ndarray, radii, samples: in
       [0.1, 100]) of L(W) - L*  (Lemma 2: > 0 for every finite W);
     * ``excess_along``: L(R W_sep) - L* for R in ``radii`` (-> 0 when W_sep separates opt);
     * ``bound_slack``: min over R, i of s_{i,opt_i}(R W_sep) - 1/(1 + (T-1) e^{-R m_min}), with
-      m_min the smallest SVM margin of W_sep (>= 1 for W^mm): the quantitative form of the limit.
+      m_min the smallest SVM margin of W_sep (≥ 1 for W^mm): the quantitative form of the limit.
     """
     from .. import attention
 
@@ -315,9 +315,9 @@ def path_alignment(inst: data.AttentionData, radii, W_fro: np.ndarray, W_nuc: np
     """Theorem 2 of A numerically: the regularization paths of both parameterizations.
 
     Computes W-bar_R (Frobenius ball, :func:`tfsvm.training.regularization_path`) and
-    K-bar_R Q-bar_R^T ((K,Q) ball ||K||^2 + ||Q||^2 <= 2R) and returns ``1 - corr`` of each with
-    W^mm and with W*^mm (arrays over ``radii``), plus the distances of Theorem 2,
-    ``||W-bar_R / R - W^mm/||W^mm||_F||_F`` and ``||K-bar Q-bar^T / R - W*^mm / C*||_F``.
+    K-bar_R Q-bar_Rᵀ ((K,Q) ball ‖K‖^2 + ‖Q‖^2 ≤ 2R) and returns ``1 - corr`` of each with
+    W^mm and with W⋆^mm (arrays over ``radii``), plus the distances of Theorem 2,
+    ``‖W-bar_R / R - W^mm/‖W^mm‖_F‖_F`` and ``‖K-bar Q-barᵀ / R - W⋆^mm / C*‖_F``.
     """
     radii = np.asarray(radii, dtype=float)
     path_W = training.regularization_path(inst, radii, param="W", seed=seed)

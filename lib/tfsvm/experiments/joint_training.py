@@ -6,9 +6,9 @@ one to select. Both v and p are trained by normalized GD (each gradient normalis
 separately), lr 0.1, from v(0) = (-1, 0), p(0) = (0, -1).
 
 * ``tight``: the three selected tokens are all support vectors of the v-SVM, so the
-  joint p-SVM is the ordinary p-SVM, p = (4/3, 1/3) (1/2 ||p||^2 = 0.94444);
+  joint p-SVM is the ordinary p-SVM, p = (4/3, 1/3) (1/2 ‖p‖^2 = 0.94444);
 * ``non_tight``: the third sequence has v-SVM margin 1.5 > 1, its p-SVM constraint is
-  relaxed to ">= 0", and p should follow the relaxed solution (1, 0) (1/2 ||p||^2 = 0.5)
+  relaxed to "≥ 0", and p should follow the relaxed solution (1, 0) (1/2 ‖p‖^2 = 0.5)
   rather than the unrelaxed (1.25, 0.25). In both cases v -> (0, 1).
 """
 
@@ -34,7 +34,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "paper": {"steps": 1000, "lr": 0.1, "raw_eps": True},
 }
 
-#: closed-form SVM solutions of B's joint example (digest §3.4, checked by the notebook's cvxopt output)
+#: closed-form SVM solutions of B's joint example (checked against the cvxopt output of ``joint_training.ipynb``)
 PAPER: dict[str, Any] = {
     "tight": {"p_joint": [4 / 3, 1 / 3], "half_norm_sq_joint": 0.94444, "v_direction": [0.0, 1.0]},
     "non_tight": {"p_joint": [1.0, 0.0], "half_norm_sq_joint": 0.5, "p_unrelaxed": [1.25, 0.25],

@@ -5,7 +5,7 @@ n = 6, T = 8, d = 10 (m = d), unit-sphere data without score-gap filter, normali
 the token with the largest *final* softmax probability of each sequence; W_alpha^mm (Frobenius,
 (Att-SVM) with opt replaced by alpha) and W*_alpha^mm (nuclear norm, m = d) are solved for that
 alpha, and the iterates are correlated with both. Panel (a): mean over trials of
-(1/n) sum_i max_t s_it; panel (b): corr(W(k), W_alpha^mm); panel (c): corr(W(k), W*_alpha^mm).
+(1/n) Σ_i max_t s_it; panel (b): corr(W(k), W_alpha^mm); panel (c): corr(W(k), W*_alpha^mm).
 
 The module also holds the other computations of chapter 5: the census behind the
 over-parameterization conjecture (:func:`conjecture_census`, Section 5.2), Lemma 5 on random data
@@ -40,7 +40,7 @@ PAPER: dict[str, dict[str, float]] = {
 def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Figure 7: final means over trials of max softmax probability and of the correlations of
-    W(k) (or K(k)Q(k)^T) with W_alpha^mm ("corr_fro") and W*_alpha^mm ("corr_nuc"), plus
+    W(k) (or K(k)Q(k)ᵀ) with W_alpha^mm ("corr_fro") and W*_alpha^mm ("corr_nuc"), plus
     ``"curves"`` over the recorded iterations, the fraction of runs whose alpha is locally optimal
     (Definition 2) and the fraction with alpha = opt.
     """
@@ -128,8 +128,8 @@ def two_token_example() -> data.AttentionData:
     """B's single-input example written as A's cross-attention (n = 1, T = 3, d = 2).
 
     Keys x_t in R^2 as in B ((-0.1, 1), (1, 0), (0, 0)), query z = e_1, so the logits are
-    x_t^T w with w = W e_1 (B's prompt p), and head v = (0.9, 1.09), chosen so that the scores
-    v^T x_t are B's (1, 0.9, 0). Token 1 is locally optimal: its only support index is token 2.
+    x_tᵀ w with w = W e_1 (B's prompt p), and head v = (0.9, 1.09), chosen so that the scores
+    vᵀ x_t are B's (1, 0.9, 0). Token 1 is locally optimal: its only support index is token 2.
     """
     X = np.array([[[-0.1, 1.0], [1.0, 0.0], [0.0, 0.0]]])
     return data.AttentionData(X, np.array([[1.0, 0.0]]), np.ones(1), np.array([0.9, 1.09]))
@@ -140,9 +140,9 @@ def local_path(inst: data.AttentionData, alpha: np.ndarray, radii: list[float], 
     """Local regularization path of Theorem 9 (Frobenius norm) for the one-query example.
 
     For a single sequence with query z = e_1 (as in :func:`two_token_example`) the logits depend
-    on W only through w = W e_1, and at fixed ||W||_F = R the loss is smallest with the other
+    on W only through w = W e_1, and at fixed ‖W‖_F = R the loss is smallest with the other
     columns zero, so the path lives on the circle w = R (cos theta, sin theta). With a single
-    sequence, minimising L = l(gamma^T s) means maximising Delta(theta) = sum_t s_t (gamma_t -
+    sequence, minimising L = l(gammaᵀ s) means maximising Delta(theta) = sum_t s_t (gamma_t -
     gamma_alpha), which is computed without cancellation. For each R we (i) keep the grid angles
     whose W lies in cone_eps(alpha) (eq. (5), :func:`tfsvm.tokens.cone_eps_value`), (ii) take the
     best one, (iii) refine it with a bounded Brent search inside the admissible arc. The ball

@@ -6,7 +6,7 @@ score 1 and all other tokens tied at 0.5 -- the equal-non-optimal-score setting 
 which B proves global convergence of the prompt. Six initial prompts on the x-axis
 are trained with normalized GD (lr 0.1) and with plain GD (lr 1.0); we record the
 correlation with the p-SVM solution p^mm, the mean softmax probability of the
-optimal token and ||p||.
+optimal token and ‖p‖.
 
 Loss comparison (B's notebook ``diff_loss_function.ipynb``): n = 2, T = 2, d = 3 with
 scores (0, C) and (0, 1) (:func:`tfsvm.data.loss_comparison_data`), p^mm = (1, 0, 0)
@@ -39,7 +39,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
               "raw_eps": True},
 }
 
-#: value printed by B's notebook (cvxopt) for *its* random draw of the data (digest §3.4);
+#: value printed by B's notebook (cvxopt) for *its* random draw of the data (``multi_input_converge.ipynb``);
 #: our generator uses numpy's default_rng, so the data and this value differ.
 PAPER: dict[str, Any] = {"multi_input": {"half_norm_sq": 0.31319}, "loss_comparison": {"p_mm": [1.0, 0.0, 0.0]}}
 
@@ -105,7 +105,7 @@ def run_loss_comparison(config: dict[str, Any], device: str = "cpu") -> dict[str
 
 def plot(results: dict[str, Any], ax=None):
     """Three panels: corr(p(k), p^mm) for all inits, the optimal token's mean probability and
-    ||p(k)|| for p(0) = 0 -- normalized GD (solid) versus plain GD (dashed)."""
+    ‖p(k)‖ for p(0) = 0 -- normalized GD (solid) versus plain GD (dashed)."""
     r = results["multi_input"]
     fig, axes = new_figure(ncols=3, width=10.5, height=3.4)
     it = np.asarray(r["iters"])

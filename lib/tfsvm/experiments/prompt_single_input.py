@@ -39,7 +39,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "paper": {"steps": 1000, "lr": 0.1, "plot_steps": 200, "raw_eps": True},
 }
 
-#: values printed by B's notebook (cvxopt), digest §3.4
+#: values printed by B's notebook ``single_input_converge.ipynb`` (cvxopt)
 PAPER: dict[str, Any] = {  # same shape as results[case]["svm"][token]; p^mm ∝ (-0.099, 0.9901) and (1, 0)
     "global": {"svm": {"0": {"p": [-0.099, 0.9901, 0.0], "half_norm_sq": 0.49505}}},
     "local": {"svm": {"1": {"p": [1.0, 0.0, 0.0], "half_norm_sq": 0.5}}},

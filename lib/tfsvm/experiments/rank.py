@@ -8,7 +8,7 @@ For each setting (n, T) and dimension d, random unit-sphere instances are drawn
 * (Att-SVM⋆), nuclear norm with m = d -> ``W⋆^mm`` (an SDP, :func:`tfsvm.svm.att_svm` with
   ``norm="nuc"``, solved on the subspaces of Lemma 1).
 
-Ranks are counted with a *relative* threshold (singular values > 1e-6 sigma_max,
+Ranks are counted with a *relative* threshold (singular values > 1e-6 σ_max,
 :func:`tfsvm.svm.numerical_rank`) and averaged over the **feasible** instances only;
 the feasible fraction is reported separately. (The paper's notebook counted an
 infeasible instance as rank 1, because ``np.linalg.matrix_rank(None) == 1``, and used an
@@ -92,7 +92,7 @@ def plot(results: dict[str, Any]):
     """Figure 4: mean rank of W^mm (solid) and W⋆^mm (dashed) vs d, with the feasible fraction below.
 
     Left column: T = 5, n in {5, 10, 15}; right column: n = 5, T in {5, 10, 15}. Returns the
-    figure (a 2 x 2 grid of its own, so there is no ``ax`` argument).
+    figure (a 2 × 2 grid of its own, so there is no ``ax`` argument).
     """
     fig, axes = new_figure(ncols=2, nrows=2, width=10.0, height=5.6, sharex=True,
                            gridspec_kw={"height_ratios": [3, 1.2]})

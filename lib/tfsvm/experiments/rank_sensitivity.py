@@ -3,12 +3,12 @@
 For d = 20 and each setting (n, T), random unit-sphere instances are trained by normalized
 (K,Q)-GD with K, Q of shape (d, m), m = 1, ..., 10. At the end of training, alpha = the
 tokens GD selects (argmax of the final softmax) and the nuclear-norm SVM W*_alpha^mm is
-solved with m = d (convex; Lemma 3 of A: when the convex solution has rank <= m it also
+solved with m = d (convex; Lemma 3 of A: when the convex solution has rank ≤ m it also
 solves the rank-constrained problem). The plotted quantity is the final misalignment
-``1 - corr(K Q^T, W*_alpha^mm)``, averaged over the trials.
+``1 - corr(K Qᵀ, W*_alpha^mm)``, averaged over the trials.
 
 Expected (paper, read off the plot): a floor of about 2.5-3e-3 once m is at least the
-rank the nuclear solution needs -- m >= 3 for n = 5, m >= ~5 for n = 10, m >= ~6 for n = 15;
+rank the nuclear solution needs -- m ≥ 3 for n = 5, m ≥ ~5 for n = 10, m ≥ ~6 for n = 15;
 T hardly matters.
 
 The paper states neither the number of trials nor of iterations nor the initialization.
@@ -16,7 +16,7 @@ We use normalized GD with eta = 0.1 (App. F) from PyTorch's default ``nn.Linear`
 U(-1/sqrt(d), 1/sqrt(d)) for K and Q (as the released code does for Figure 7). All ranks m of
 one trial share one random draw: the (d, m) factors are the first m columns of a (d, m_max)
 draw. Since a zero column of K and Q stays zero under (K,Q)-GD (its gradient is
-``grad L(W) q_j = 0`` and ``grad L(W)^T k_j = 0``), the runs for all m are trained together
+``grad L(W) q_j = 0`` and ``grad L(W)ᵀ k_j = 0``), the runs for all m are trained together
 as one batch of (d, m_max) factors whose columns beyond m are zero -- exactly the rank-m runs.
 """
 
@@ -79,7 +79,7 @@ def train_all_ranks(inst: data.AttentionData, ms: list[int], steps: int, lr: flo
 
 
 def run_setting(n: int, T: int, config: dict[str, Any], seed: int, device: str = "cpu") -> dict[str, Any]:
-    """Final 1 - corr(K Q^T, W*_alpha^mm) per rank m (mean over trials) for one (n, T)."""
+    """Final 1 - corr(K Qᵀ, W*_alpha^mm) per rank m (mean over trials) for one (n, T)."""
     d, ms, B = config["d"], list(config["ms"]), config["trials"]
     inst = data.unit_sphere_data(n, T, d, seed=derive_seed(seed, n, T, d), trials=B)
     res = train_all_ranks(inst, ms, config["steps"], config["lr"], seed=derive_seed(seed, n, T, d, 1), device=device)
@@ -114,11 +114,11 @@ def run_setting(n: int, T: int, config: dict[str, Any], seed: int, device: str =
 
 def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Figure 10: ``results["n{n}_T{T}"][str(m)]`` = mean final 1 - corr(K Q^T, W*_alpha^mm).
+    """Figure 10: ``results["n{n}_T{T}"][str(m)]`` = mean final 1 - corr(K Qᵀ, W*_alpha^mm).
 
     Also ``results["opt_fraction"]["n{n}_T{T}"][str(m)]`` (fraction of runs that selected the
     optimal tokens), ``results["svm_failed"]`` (runs whose SVM could not be solved; 0 expected:
-    with d >= max(T - 1, n) every selection is separable, Theorem 8) and
+    with d ≥ max(T - 1, n) every selection is separable, Theorem 8) and
     ``results["nuc_rank"]["n{n}_T{T}"]`` / ``results["nuc_rank_max"][...]`` (mean / largest numerical
     rank of W*_alpha^mm for the selections of the widest run, m = max(ms)).
     """
@@ -137,7 +137,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
 
 
 def plot(results: dict[str, Any], ax=None):
-    """Figure 10: final 1 - corr(K Q^T, W*_alpha^mm) vs m; (a) n = 5, T varies; (b) T = 5, n varies.
+    """Figure 10: final 1 - corr(K Qᵀ, W*_alpha^mm) vs m; (a) n = 5, T varies; (b) T = 5, n varies.
 
     Log y-axis; the shaded band is the paper's floor (2.5-3e-3). Returns the figure.
     """

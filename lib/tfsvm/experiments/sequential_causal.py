@@ -6,9 +6,9 @@ experiment is the book's own. For each trial we draw a self-attention dataset
 ``Y_ik``), train ``W`` on
 
 * the sequence-output loss ``L_seq`` of eq. (10) (full softmax at every position) and
-* the causal loss ``L_csl`` of eq. (10) (position k attends to tokens ``t <= k`` only),
+* the causal loss ``L_csl`` of eq. (10) (position k attends to tokens ``t ≤ k`` only),
 
-with normalized GD (App. F), read off the selected tokens ``alpha_ik`` (the largest
+with normalized GD (App. F), read off the selected tokens ``α_ik`` (the largest
 final attention probability of each query), solve the sequential / causal SVM for
 that selection (:func:`tfsvm.svm.seq_svm`, :func:`tfsvm.svm.causal_svm`) and record
 ``1 - corr(W(k), W^mm_alpha)`` along the path. It also compares the two SVMs of
@@ -41,7 +41,7 @@ PAPER: dict[str, Any] = {}
 
 def train_sequence(D: SequenceData, causal: bool, steps: int, lr: float, record_every: int,
                    device: str = "cpu") -> training.TrainResult:
-    """Normalized GD ``W <- W - lr * g / ||g||_F`` from ``W(0) = 0`` on ``L_seq`` or ``L_csl`` (eq. (10), App. F),
+    """Normalized GD ``W <- W - lr * g / ‖g‖_F`` from ``W(0) = 0`` on ``L_seq`` or ``L_csl`` (eq. (10), App. F),
     all trials of ``D`` in one batched run."""
     return training.train(D, param="W", steps=steps, lr=lr, normalized=True, init="zero",
                           mode="causal" if causal else "sequential", record=f"every {record_every}",
@@ -90,7 +90,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
 def compare_svms(data: list[SequenceData]) -> dict[str, Any]:
     """What the causal mask changes: the two SVMs at their own optimal selections.
 
-    Per dataset: ``||W^mm_seq||_F``, ``||W^mm_csl||_F``, their correlation, the fraction
+    Per dataset: ``‖W^mm_seq‖_F``, ``‖W^mm_csl‖_F``, their correlation, the fraction
     of queries whose causal optimum differs from the sequential one, and the numbers of
     constraints (n T (T-1) versus n T (T-1) / 2: position 1 has none).
     """
@@ -131,8 +131,8 @@ def plot(results: dict[str, Any], ax=None):
 
 
 def constraint_pattern(opt: np.ndarray, causal: bool) -> np.ndarray:
-    """(K, T) map of one sequence's SVM rows: 2 = selected token ``alpha_ik``, 1 = a constraint
-    ``(x_{i alpha_ik} - x_it)^T W z_ik >= 1``, 0 = no constraint (hidden by the causal mask)."""
+    """(K, T) map of one sequence's SVM rows: 2 = selected token ``α_ik``, 1 = a constraint
+    ``(x_{iα_ik} - x_it)ᵀ W z_ik ≥ 1``, 0 = no constraint (hidden by the causal mask)."""
     K, T = opt.shape[0], opt.shape[0]
     pattern = np.ones((K, T), dtype=int)
     if causal:

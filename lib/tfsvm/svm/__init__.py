@@ -3,7 +3,7 @@
 Paper A (arXiv 2308.16898 v1):
 
 * :func:`att_svm` / :func:`solve_att_svm` -- (Att-SVM) (Frobenius, W-parameterization)
-  and (Att-SVM*) (nuclear norm, (K,Q)-parameterization with m = d) for any selection
+  and (Att-SVM⋆) (nuclear norm, (K,Q)-parameterization with m = d) for any selection
   alpha (A §2.1, Definition 2, §5.3). Frobenius problems are solved *exactly* by a
   Lawson-Hanson least-distance / NNLS active-set solver with refinement (KKT residual
   ~1e-12); nuclear problems through their dual SDP by cvxopt (Clarabel on the primal as

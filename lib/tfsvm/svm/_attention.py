@@ -62,8 +62,8 @@ _METHODS = ("auto", "active-set", "cvxpy")
 
 
 def _att_factors(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Factors of the rank-one Att-SVM rows ``F_it = a_it c_it^T``: ``a_it = x_{i alpha_i} - x_it``,
-    ``c_it = z_i``, for t != alpha_i (sequence-major). Returns A, C (m, d) and rows (m, 2) = (i, t)."""
+    """Factors of the rank-one Att-SVM rows ``F_it = a_it c_itᵀ``: ``a_it = x_{iα_i} - x_it``,
+    ``c_it = z_i``, for t ≠ α_i (sequence-major). Returns A, C (m, d) and rows (m, 2) = (i, t)."""
     n, T, d = X.shape
     sel = X[np.arange(n), alpha]  # (n, d)
     keep = np.ones((n, T), dtype=bool)
@@ -73,9 +73,9 @@ def _att_factors(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> tuple[np.nd
 
 
 def att_features(X: Any, Z: Any, alpha: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Constraint matrices ``F_it = (x_{i alpha_i} - x_it) z_i^T`` of (Att-SVM), t != alpha_i.
+    """Constraint matrices ``F_it = (x_{iα_i} - x_it) z_iᵀ`` of (Att-SVM), t ≠ α_i.
 
-    (Att-SVM) is the bias-free hard-margin SVM ``min ||W||_F s.t. <F_it, W> >= 1``.
+    (Att-SVM) is the bias-free hard-margin SVM ``min ‖W‖_F s.t. <F_it, W> ≥ 1``.
     Returns ``F`` (n(T-1), d, d) and ``rows`` (n(T-1), 2) = the (i, t) of each row,
     in sequence-major order.
     """
@@ -142,19 +142,20 @@ def _attach_sequences(exc: InfeasibleError, rows_it: np.ndarray) -> InfeasibleEr
 
 @dataclass
 class SVMSolution:
-    """Solution of (Att-SVM) (``norm="fro"``) or (Att-SVM*) (``norm="nuc"``).
+    """Solution of (Att-SVM) (``norm="fro"``) or (Att-SVM⋆) (``norm="nuc"``).
 
     Attributes
     ----------
-    W : (d, d) the max-margin matrix ``W^mm`` (or ``W*^mm``).
+    W : (d, d) the max-margin matrix ``W^mm`` (or ``W⋆^mm``).
     norm : "fro" or "nuc".
-    value : optimal objective ``||W||_F`` or ``||W||_*``.
-    margins : (n, T) ``(x_{i alpha_i} - x_it)^T W z_i``; NaN at ``t = alpha_i``.
+    value : optimal objective ``‖W‖_F`` or ``‖W‖_*``.
+    margins : (n, T) ``(x_{iα_i} - x_it)ᵀ W z_i``; NaN at ``t = α_i``.
     support : list of n int arrays, the support indices ``T_i`` of Definition 2 (tokens
         whose margin equals 1 within relative tolerance ``support_tol``).
-    duals : (n, T) multipliers ``lambda_it >= 0`` (0 at alpha_i). For "fro" they belong to
-        ``min 1/2 ||W||_F^2``, so ``W = sum lambda_it F_it`` (KKT, A §2.1 / digest §4.1);
-        for "nuc" to ``min ||W||_*`` (``sum lambda_it F_it`` is a subgradient at W).
+    duals : (n, T) multipliers ``λ_it ≥ 0`` (0 at α_i). For "fro" they belong to
+        ``min 1/2 ‖W‖_F^2``, so ``W = Σ λ_it F_it``
+        (the KKT conditions of the hard-margin SVM (Att-SVM), A §2.1);
+        for "nuc" to ``min ‖W‖_*`` (``Σ λ_it F_it`` is a subgradient at W).
     kkt_residual : max of relative stationarity, primal infeasibility, complementary
         slackness and dual infeasibility.
     duality_gap : relative primal-dual gap.
@@ -176,12 +177,12 @@ class SVMSolution:
 
     @property
     def direction(self) -> np.ndarray:
-        """``W / ||W||_F`` (the limit direction of GD / the regularization path)."""
+        """``W / ‖W‖_F`` (the limit direction of GD / the regularization path)."""
         return self.W / np.linalg.norm(self.W)
 
     @property
     def rank(self) -> int:
-        """Numerical rank of W (singular values > 1e-6 sigma_max)."""
+        """Numerical rank of W (singular values > 1e-6 σ_max)."""
         return numerical_rank(self.W)
 
 
@@ -203,10 +204,10 @@ def solve_att_svm(
     support_tol: float = 1e-6,
     reduce: bool = True,
 ) -> SVMSolution:
-    """Solve (Att-SVM) / (Att-SVM*) for any selection alpha, with certificates.
+    """Solve (Att-SVM) / (Att-SVM⋆) for any selection alpha, with certificates.
 
-    minimise ``||W||`` subject to ``(x_{i alpha_i} - x_it)^T W z_i >= 1`` for all
-    ``t != alpha_i``, i in [n]  (A §2.1; Definition 2 for general alpha).
+    minimise ``‖W‖`` subject to ``(x_{iα_i} - x_it)ᵀ W z_i ≥ 1`` for all
+    ``t ≠ α_i``, i in [n]  (A §2.1; Definition 2 for general alpha).
 
     Parameters
     ----------
@@ -214,17 +215,17 @@ def solve_att_svm(
     alpha : (n,) int selection (``opt`` for the global SVM).
     norm : "fro" -- W-parameterization, Frobenius norm (Att-SVM), solved exactly by the
         Lawson-Hanson active-set solver (``method="cvxpy"`` for a Clarabel cross-check);
-        "nuc" -- (K,Q)-parameterization with m = d, nuclear norm (Att-SVM*), an SDP solved
+        "nuc" -- (K,Q)-parameterization with m = d, nuclear norm (Att-SVM⋆), an SDP solved
         through its dual by cvxopt (``method="cvxpy"``: Clarabel on the primal, for cross-checks).
-    rank : optional m. If the convex solution has numerical rank <= m it is returned
+    rank : optional m. If the convex solution has numerical rank ≤ m it is returned
         (it also solves the rank-constrained problem); otherwise SolverError, since the
         rank-constrained problem is non-convex (Lemma 3 of A). Lemma 1 guarantees
-        rank <= n, so any m >= n is safe.
+        rank ≤ n, so any m ≥ n is safe.
     method : "auto" (active-set for fro, cvxpy for nuc), "active-set" or "cvxpy".
     support_tol : relative tolerance for the support indices ``T_i``.
     reduce : for ``norm="nuc"``, solve the SDP on the subspaces the constraints see (exact, see
         :func:`_nuclear_reduced`; ~20x faster at n = T = 5, d = 40). ``False`` solves the full
-        d x d SDP (kept for cross-checks).
+        d × d SDP (kept for cross-checks).
 
     Raises
     ------
@@ -274,9 +275,9 @@ def _att_solution(res: MaxMarginResult, rows_it, n, T, alpha, norm, support_tol)
 
 
 def att_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", rank: int | None = None) -> np.ndarray:
-    """The max-margin matrix of (Att-SVM) (``norm="fro"``) or (Att-SVM*) (``norm="nuc"``).
+    """The max-margin matrix of (Att-SVM) (``norm="fro"``) or (Att-SVM⋆) (``norm="nuc"``).
 
-    ``W^mm = argmin ||W|| s.t. (x_{i alpha_i} - x_it)^T W z_i >= 1 for all t != alpha_i``.
+    ``W^mm = argmin ‖W‖ s.t. (x_{iα_i} - x_it)ᵀ W z_i ≥ 1 for all t ≠ α_i``.
     Returns the (d, d) matrix; equals ``solve_att_svm(X, Z, alpha, norm, rank).W`` (see
     there for the options, the certificates and the errors). Never returns None:
     infeasible problems raise :class:`~tfsvm.errors.InfeasibleError` naming the sequences.
@@ -293,7 +294,7 @@ def att_svm_batch(
     ----------
     X : (B, n, T, d); Z : (B, n, d); alpha : (B, n) (or (n,), the same selection for all).
     return_info : also return a dict with per-instance ``kkt_residual``, ``value``
-        (``||W||_F``), ``duality_gap`` and ``failed`` (numerical failures, see below).
+        (``‖W‖_F``), ``duality_gap`` and ``failed`` (numerical failures, see below).
 
     Returns
     -------

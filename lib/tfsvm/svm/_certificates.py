@@ -23,23 +23,23 @@ _ACCURACY = 1e-6
 
 @dataclass
 class MaxMarginResult:
-    """Solution of ``min ||w|| s.t. F w >= b, E w = c`` (see :func:`max_margin`).
+    """Solution of ``min ‖w‖ s.t. F w ≥ b, E w = c`` (see :func:`max_margin`).
 
     Attributes
     ----------
     w : (D,) the optimal point (``vec(W)`` row-major for matrix problems).
     norm : "l2" (Euclidean = Frobenius on matrices) or "nuc".
-    value : the optimal objective ``||w||`` in that norm.
+    value : the optimal objective ``‖w‖`` in that norm.
     shape : matrix shape of ``w`` (None for vector problems); ``W`` is ``w`` reshaped.
     info : diagnostics (the four KKT components, ``equality_rank``; the wrappers add
         ``rows`` describing each inequality).
     margins : (m,) ``F w`` (compare with ``b``).
-    lam : (m,) multipliers of the inequalities, >= 0. For ``norm="l2"`` they are
-        those of ``min 1/2 ||w||^2``, so ``w = F^T lam + E^T mu`` exactly; for
-        ``norm="nuc"`` they are those of ``min ||W||_*`` (``F^T lam`` is then a
+    lam : (m,) multipliers of the inequalities, ≥ 0. For ``norm="l2"`` they are
+        those of ``min 1/2 ‖w‖^2``, so ``w = Fᵀ lam + Eᵀ mu`` exactly; for
+        ``norm="nuc"`` they are those of ``min ‖W‖_*`` (``Fᵀ lam`` is then a
         subgradient of the nuclear norm at W).
     mu : (p,) multipliers of the equalities (free sign).
-    active : (m,) bool, tight inequalities: ``|F_j w - b_j| <= support_tol * max(1, |F_j w|)``.
+    active : (m,) bool, tight inequalities: ``|F_j w - b_j| ≤ support_tol * max(1, |F_j w|)``.
     kkt_residual : max of relative stationarity, primal infeasibility,
         complementary slackness and dual infeasibility.
     duality_gap : relative gap between primal and dual objectives.
@@ -107,7 +107,7 @@ def _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, method)
         sv = np.linalg.svd(Wm, compute_uv=False)
         value = float(np.sum(sv))
         gnorm = float(np.linalg.norm(Gm, 2))
-        # G must be a subgradient of ||.||_* at W: ||G||_2 <= 1 and <G, W> = ||W||_*
+        # G must be a subgradient of ‖.‖_* at W: ‖G‖_2 ≤ 1 and <G, W> = ‖W‖_*
         stat = max(gnorm - 1.0, 0.0) + abs(float(np.sum(Gm * Wm)) - value) / max(value, _TINY)
         comp = lam_slack / max(value, _TINY)
         dual_obj = float(b @ lam + b_eq @ mu)
@@ -127,11 +127,11 @@ def _assemble(rows, b, F_eq, b_eq, w, lam, mu, norm, shape, support_tol, method)
 
 
 def numerical_rank(W: Any, rtol: float = 1e-6) -> int | np.ndarray:
-    """Number of singular values ``> rtol * sigma_max`` (0 for the zero matrix).
+    """Number of singular values ``> rtol * σ_max`` (0 for the zero matrix).
 
     Use a *relative* threshold on an accurately solved problem: the paper's Figure 4
-    notebook used an absolute 1e-7 on SCS output, which inflates nuclear-norm ranks
-    (digest §2.3-2.4). Accepts (d1, d2) or a batch (B, d1, d2) (returns an int array).
+    notebook used an absolute 1e-7 on SCS output, which inflates nuclear-norm ranks (see
+    chapter 2). Accepts (d1, d2) or a batch (B, d1, d2) (returns an int array).
     """
     W = as_float_array(W, "W", (2, 3))
     rtol = check_positive(rtol, "rtol")

@@ -2,7 +2,7 @@
 
 Every hard-margin problem of A and B is an instance of
 
-    minimise ||w||   subject to   F w >= b   (inequality rows f_j)
+    minimise ‖w‖   subject to   F w ≥ b   (inequality rows f_j)
                                   E w  = c   (optional equality rows e_k)
 
 over a vector w (``w = vec(W)`` for the matrix problems, row-major). The
@@ -49,9 +49,9 @@ def max_margin(
     row_names: list[str] | None = None,
     describe_infeasible: Callable[[np.ndarray], str] | None = None,
 ) -> MaxMarginResult:
-    """Solve the generic hard-margin problem ``min ||w|| s.t. F w >= b, F_eq w = b_eq``.
+    """Solve the generic hard-margin problem ``min ‖w‖ s.t. F w ≥ b, F_eq w = b_eq``.
 
-    This is the single core behind (Att-SVM), (Att-SVM*), (Gen-SVM), the sequential
+    This is the single core behind (Att-SVM), (Att-SVM⋆), (Gen-SVM), the sequential
     and causal SVMs of eq. (11), and B's p-SVM / v-SVM.
 
     Parameters

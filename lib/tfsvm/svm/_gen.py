@@ -54,9 +54,9 @@ def _gen_rows(X: np.ndarray, Z: np.ndarray, selected: np.ndarray):
 def gen_svm(X: Any, Z: Any, selected: Any, *, full_output: bool = False) -> np.ndarray | MaxMarginResult:
     """(Gen-SVM) of A §6: the directional component of a multi-token composition.
 
-    minimise ``||W||_F`` subject to, for every i,
-    ``(x_it - x_itau)^T W z_i >= 1`` for t in O_i, tau in Obar_i, and
-    ``(x_it - x_itau)^T W z_i = 0`` for t, tau in O_i.
+    minimise ``‖W‖_F`` subject to, for every i,
+    ``(x_it - x_itau)ᵀ W z_i ≥ 1`` for t in O_i, tau in Obar_i, and
+    ``(x_it - x_itau)ᵀ W z_i = 0`` for t, tau in O_i.
 
     Parameters
     ----------
@@ -67,7 +67,7 @@ def gen_svm(X: Any, Z: Any, selected: Any, *, full_output: bool = False) -> np.n
     full_output : return the :class:`MaxMarginResult` (``.W``, margins, multipliers,
         ``info["rows"]`` = (i, t, tau) of each inequality) instead of W.
 
-    Returns W^mm (d, d) (not normalised; ``W^mm / ||W^mm||_F`` is the direction of eq. (6)).
+    Returns W^mm (d, d) (not normalised; ``W^mm / ‖W^mm‖_F`` is the direction of eq. (6)).
     """
     X = check_tokens(X)
     Z = check_queries(Z, X)
@@ -92,7 +92,7 @@ def finite_part(X: Any, Z: Any, probs: Any, selected: Any) -> np.ndarray:
     """The finite component ``W^fin`` of eq. (7), A §6.
 
     Minimum-Frobenius-norm solution of
-    ``(x_it - x_itau)^T W z_i = log(s_it / s_itau)`` for all t, tau in O_i, i in [n]
+    ``(x_it - x_itau)ᵀ W z_i = log(s_it / s_itau)`` for all t, tau in O_i, i in [n]
     (least squares via ``numpy.linalg.lstsq``; as in the official code). Equivalent to
     the pairs (t, first selected token) for each i. Returns 0 if no sequence selects
     two tokens.
@@ -137,9 +137,9 @@ def finite_part(X: Any, Z: Any, probs: Any, selected: Any) -> np.ndarray:
 
 
 def svm_equivalence(W_fin: Any, W_mm: Any, W_gd: Any, *, return_scale: bool = False):
-    """``W^SVMeq = W^fin + R * W^mm / ||W^mm||_F`` (A §6, eq. (6)).
+    """``W^SVMeq = W^fin + R * W^mm / ‖W^mm‖_F`` (A §6, eq. (6)).
 
-    R is the least-squares scale ``argmin_R ||W^fin + R Wbar^mm - W_gd||_F``, i.e.
+    R is the least-squares scale ``argmin_R ‖W^fin + R Wbar^mm - W_gd‖_F``, i.e.
     ``R = <W_gd - W^fin, Wbar^mm>``, as in the official code (``base_nonlinear.py``);
     the poster instead describes maximising the correlation with W_gd.
 

@@ -23,24 +23,24 @@ def _basis(M: np.ndarray, rtol: float = 1e-12) -> np.ndarray:
 
 def _nuclear_reduced(A: np.ndarray, C: np.ndarray, d: int, method: str, support_tol: float, describe
                      ) -> MaxMarginResult:
-    """(Att-SVM*) solved on the subspaces its constraints see -- exactly the same optimum.
+    """(Att-SVM⋆) solved on the subspaces its constraints see -- exactly the same optimum.
 
-    Every constraint reads ``a_it^T W c_i >= 1`` with ``a_it = x_{i alpha_i} - x_it`` (rows of A)
-    and ``c_i = z_i`` (rows of C). Let U (d x p) and V (d x q) be orthonormal bases of
-    span{a_it} and span{z_i}, P_U = U U^T and P_V = V V^T. For every W:
+    Every constraint reads ``a_itᵀ W c_i ≥ 1`` with ``a_it = x_{iα_i} - x_it`` (rows of A)
+    and ``c_i = z_i`` (rows of C). Let U (d × p) and V (d × q) be orthonormal bases of
+    span{a_it} and span{z_i}, P_U = U Uᵀ and P_V = V Vᵀ. For every W:
 
-    * ``a^T (P_U W P_V) c = a^T W c`` for a in span U, c in span V, so the projected matrix
+    * ``aᵀ (P_U W P_V) c = aᵀ W c`` for a in span U, c in span V, so the projected matrix
       P_U W P_V satisfies every constraint W does;
-    * ``||P_U W P_V||_* <= ||P_U||_2 ||W||_* ||P_V||_2 <= ||W||_*``.
+    * ``‖P_U W P_V‖_* ≤ ‖P_U‖_2 ‖W‖_* ‖P_V‖_2 ≤ ‖W‖_*``.
 
-    Hence an optimum has the form W = U M V^T, and ``||U M V^T||_* = ||M||_*``: solving the
-    p x q problem ``min ||M||_* s.t. (U^T a)^T M (V^T c) >= 1`` and mapping back gives the
-    optimum of the d x d problem. The right factor is Lemma 1 of A (the row space of W*^mm lies
+    Hence an optimum has the form W = U M Vᵀ, and ``‖U M Vᵀ‖_* = ‖M‖_*``: solving the
+    p × q problem ``min ‖M‖_* s.t. (Uᵀ a)ᵀ M (Vᵀ c) ≥ 1`` and mapping back gives the
+    optimum of the d × d problem. The right factor is Lemma 1 of A (the row space of W⋆^mm lies
     in span{z_i}); the left factor is the same projection argument applied on the left. The
     constraint values and the multipliers are unchanged, and the subgradient
-    ``G = sum lam_it a_it c_i^T = U G_r V^T`` has the same spectral norm, so the KKT certificate
-    is re-checked on the original d x d problem (:func:`_assemble`). With p = n(T-1) and q = n
-    at most (20 and 5 for n = T = 5) this replaces a 40 x 40 SDP by a 20 x 5 one.
+    ``G = Σ λ_it a_it c_iᵀ = U G_r Vᵀ`` has the same spectral norm, so the KKT certificate
+    is re-checked on the original d × d problem (:func:`_assemble`). With p = n(T-1) and q = n
+    at most (20 and 5 for n = T = 5) this replaces a 40 × 40 SDP by a 20 × 5 one.
     """
     U, V = _basis(A), _basis(C)
     if U.shape[1] == 0 or V.shape[1] == 0 or U.shape[1] * V.shape[1] >= d * d:

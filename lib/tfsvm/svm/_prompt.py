@@ -1,7 +1,7 @@
-"""The SVMs of paper B (prompt attention ``f(X) = v^T X^T S(K p)``): p-SVM, v-SVM and
+"""The SVMs of paper B (prompt attention ``f(X) = vᵀ Xᵀ S(K p)``): p-SVM, v-SVM and
 the joint (v, p) SVM pair.
 
-B's keys are ``k_it = W x_it`` (``K_i = X_i W^T``); with W = I the keys are the
+B's keys are ``k_it = W x_it`` (``K_i = X_i Wᵀ``); with W = I the keys are the
 tokens themselves. The official notebooks use ``W = diag(1, 1, 0)``, i.e. the keys are
 the first two coordinates of the tokens.
 """
@@ -43,14 +43,14 @@ def _relaxed_mask(relaxed: Any, n: int) -> np.ndarray:
 def p_svm(keys: Any, alpha: Any, relaxed: Any = None, *, full_output: bool = False) -> np.ndarray | MaxMarginResult:
     """B's p-SVM (ATT-SVM for the prompt / tunable token p).
 
-    minimise ``||p||`` s.t. ``p^T (k_{i alpha_i} - k_it) >= 1`` for t != alpha_i, and
-    ``>= 0`` instead for the sequences i in ``relaxed`` (B's joint p-SVM, i in Sbar).
+    minimise ``‖p‖`` s.t. ``pᵀ (k_{i α_i} - k_it) ≥ 1`` for t ≠ α_i, and
+    ``≥ 0`` instead for the sequences i in ``relaxed`` (B's joint p-SVM, i in Sbar).
 
     Parameters
     ----------
     keys : (n, T, d) keys ``k_it = W x_it`` (pass the tokens X when W = I).
     alpha : (n,) int selection.
-    relaxed : None, a bool mask (n,) or a list of sequence indices whose margin is only >= 0.
+    relaxed : None, a bool mask (n,) or a list of sequence indices whose margin is only ≥ 0.
     full_output : return the MaxMarginResult (``.w`` = p) instead of p.
 
     Returns p (d,). Raises InfeasibleError naming the sequences that cannot be separated.
@@ -82,7 +82,7 @@ def p_svm(keys: Any, alpha: Any, relaxed: Any = None, *, full_output: bool = Fal
 
 
 def v_svm(X: Any, Y: Any, alpha: Any, *, support_tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
-    """B's v-SVM: ``min ||v|| s.t. Y_i v^T x_{i alpha_i} >= 1`` (bias-free hard-margin SVM
+    """B's v-SVM: ``min ‖v‖ s.t. Y_i vᵀ x_{iα_i} ≥ 1`` (bias-free hard-margin SVM
     on the selected tokens).
 
     Returns ``(v, S)``: v (d,) and S the int array of support sequences (margin equal to
@@ -125,7 +125,7 @@ class JointSVMSolution:
 
 def joint_p_svm(X: Any, Y: Any, alpha: Any, keys: Any = None) -> JointSVMSolution:
     """B's joint SVMs: solve the v-SVM, take its support sequences 𝒮, and solve the p-SVM
-    with margin >= 1 on i in 𝒮 and >= 0 on i not in 𝒮.
+    with margin ≥ 1 on i in 𝒮 and ≥ 0 on i not in 𝒮.
 
     Parameters: X (n, T, d) tokens; Y (n,) labels; alpha (n,) selection;
     keys (n, T, d) keys ``W x_it`` (default: X, i.e. W = I).

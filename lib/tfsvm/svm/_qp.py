@@ -1,37 +1,37 @@
 """Exact Euclidean max-margin solver: an active-set quadratic program.
 
-Solves the least-distance problem ``min ||y|| s.t. G y >= h`` left after the equality
+Solves the least-distance problem ``min ‖y‖ s.t. G y ≥ h`` left after the equality
 elimination of :func:`tfsvm.svm._core._solve`.
 
 Exact Euclidean solver (``method="active-set"``)
 ------------------------------------------------
 1. Equalities are eliminated: with ``w0`` the least-norm solution of ``E w = c``
    and ``P`` the projector onto ``null(E)``, ``w = w0 + y`` with ``y`` in
-   ``null(E)``, ``||w||^2 = ||w0||^2 + ||y||^2`` and the inequalities become
-   ``(F P) y >= b - F w0``.
-2. The remaining *least-distance problem* ``min ||y|| s.t. G y >= h`` is solved
+   ``null(E)``, ``‖w‖^2 = ‖w0‖^2 + ‖y‖^2`` and the inequalities become
+   ``(F P) y ≥ b - F w0``.
+2. The remaining *least-distance problem* ``min ‖y‖ s.t. G y ≥ h`` is solved
    by Lawson & Hanson's reduction (Solving Least Squares Problems, 1974, ch. 23)
    to the non-negative least-squares problem
-   ``min_{u >= 0} || [G^T; h^T] u - e_{D+1} ||``:
+   ``min_{u ≥ 0} ‖ [Gᵀ; hᵀ] u - e_{D+1} ‖``:
    if the residual ``r`` vanishes the constraints are inconsistent (and ``u`` is a
    Farkas certificate), otherwise ``y = -r[:D] / r[D]``. The NNLS is solved by
    Lawson-Hanson's active-set algorithm (scipy's compiled implementation) applied to
-   the explicit matrix when it is short (D + 1 <= m), else to a square root of its
-   Gram matrix ``G G^T + h h^T`` (Cholesky; truncated eigendecomposition if singular),
+   the explicit matrix when it is short (D + 1 ≤ m), else to a square root of its
+   Gram matrix ``G Gᵀ + h hᵀ`` (Cholesky; truncated eigendecomposition if singular),
    whose size is the number of constraints. For (Att-SVM) the rows are rank-one
-   matrices ``a c^T`` and the Gram matrix ``(A A^T) * (C C^T)`` is formed without ever
+   matrices ``a cᵀ`` and the Gram matrix ``(A Aᵀ) * (C Cᵀ)`` is formed without ever
    building the d^2-dimensional features.
 3. Refinement: the NNLS passive set is the support set. On it the KKT system
-   ``G_S G_S^T lambda_S = h_S`` is solved again (Cholesky + iterative refinement
+   ``G_S G_Sᵀ λ_S = h_S`` is solved again (Cholesky + iterative refinement
    against the explicit rows), the remaining constraints are checked, and the working
    set is corrected (add the most violated / drop the most negative multiplier) until
    the KKT conditions hold to ~1e-13. If the support is so ill-conditioned that this
-   fails (||W|| ~ 1e6 and beyond), the working-set systems are re-solved by least
+   fails (‖W‖ ~ 1e6 and beyond), the working-set systems are re-solved by least
    squares on the explicit rows. The result is verified (``kkt_residual``; SolverError
    above 1e-6).
-4. Infeasibility (unbounded dual) shows up as ``1 - h^T u ~ 0``; when that
+4. Infeasibility (unbounded dual) shows up as ``1 - hᵀ u ~ 0``; when that
    quantity is small the decision is confirmed with an LP (scipy HiGHS dual
-   simplex) for a Farkas certificate ``u >= 0, G^T u = 0, h^T u = 1``; a vertex of
+   simplex) for a Farkas certificate ``u ≥ 0, Gᵀ u = 0, hᵀ u = 1``; a vertex of
    that polyhedron is an *irreducible* infeasible subsystem (Gleeson & Ryan 1990),
    and its rows are what :class:`~tfsvm.errors.InfeasibleError` reports.
 """
@@ -47,7 +47,7 @@ from ..errors import SolverError
 from ._certificates import _TINY
 from ._rows import _Dense
 
-#: r = 1 - h^T u below this (scaled problem, ||w~|| >~ 3e4) triggers the LP check.
+#: r = 1 - hᵀ u below this (scaled problem, ‖w~‖ >~ 3e4) triggers the LP check.
 _SUSPECT_INFEASIBLE = 1e-9
 
 
@@ -55,9 +55,9 @@ _SUSPECT_INFEASIBLE = 1e-9
 
 
 def _nnls_gram(M: np.ndarray, q: np.ndarray, maxiter: int | None = None) -> np.ndarray:
-    """Lawson-Hanson active set for ``min_{u>=0} 1/2 u^T M u - q^T u`` (M PSD), in pure numpy.
+    """Lawson-Hanson active set for ``min_{u≥0} 1/2 uᵀ M u - qᵀ u`` (M PSD), in pure numpy.
 
-    NNLS ``min ||A u - f||`` in Gram form (``M = A^T A``, ``q = A^T f``); the fallback
+    NNLS ``min ‖A u - f‖`` in Gram form (``M = Aᵀ A``, ``q = Aᵀ f``); the fallback
     when scipy's compiled NNLS stops at its iteration limit.
     """
     m = q.shape[0]
@@ -134,9 +134,9 @@ _C_NNLS: Any = None
 
 
 def _nnls(M: np.ndarray, q: np.ndarray, E: np.ndarray | None = None) -> np.ndarray:
-    """``argmin_{u >= 0} 1/2 u^T M u - q^T u`` with scipy's compiled Lawson-Hanson NNLS.
+    """``argmin_{u ≥ 0} 1/2 uᵀ M u - qᵀ u`` with scipy's compiled Lawson-Hanson NNLS.
 
-    If the explicit factor ``E`` (``M = E^T E``, ``q = E^T e_last``) is given and short
+    If the explicit factor ``E`` (``M = Eᵀ E``, ``q = Eᵀ e_last``) is given and short
     (fewer rows than columns) it is used directly; otherwise a square root of M
     (Cholesky, or a truncated eigendecomposition when M is singular).
     """
@@ -177,12 +177,12 @@ class _LDP:
     feasible: bool
     y: np.ndarray | None = None
     lam: np.ndarray | None = None
-    certificate: np.ndarray | None = None  # u >= 0 with G^T u = 0, h^T u > 0
+    certificate: np.ndarray | None = None  # u ≥ 0 with Gᵀ u = 0, hᵀ u > 0
 
 
 def _farkas_certificate(G: np.ndarray, h: np.ndarray) -> np.ndarray | None:
-    """A vertex ``u`` of ``{u >= 0 : G^T u = 0, h^T u = 1}`` (an irreducible
-    infeasible subsystem of ``G y >= h``), or None if that set is empty."""
+    """A vertex ``u`` of ``{u ≥ 0 : Gᵀ u = 0, hᵀ u = 1}`` (an irreducible
+    infeasible subsystem of ``G y ≥ h``), or None if that set is empty."""
     from scipy.optimize import linprog
 
     m, D = G.shape
@@ -210,14 +210,14 @@ def _farkas_certificate(G: np.ndarray, h: np.ndarray) -> np.ndarray | None:
 
 
 def _ldp(rows: Any, h: np.ndarray) -> _LDP:
-    """Exact ``min 1/2 ||y||^2 s.t. G y >= h`` (rows of G given by ``rows``), see module docstring."""
+    """Exact ``min 1/2 ‖y‖^2 s.t. G y ≥ h`` (rows of G given by ``rows``), see module docstring."""
     if isinstance(rows, np.ndarray):
         rows = _Dense(rows)
     m, D = rows.m, rows.D
     if m == 0 or np.all(h <= 0):
         return _LDP(True, np.zeros(D), np.zeros(m))
     Gm = rows.gram()
-    # scaling: rows of norm <= 1 and max |h| = 1 (y~ = y * s / beta, lam~ = lam * s^2 / beta)
+    # scaling: rows of norm ≤ 1 and max |h| = 1 (y~ = y * s / beta, lam~ = lam * s^2 / beta)
     s2 = max(float(np.max(np.diag(Gm))), _TINY)
     beta = float(np.max(np.abs(h)))
     hs = h / beta
@@ -250,16 +250,16 @@ def _ldp(rows: Any, h: np.ndarray) -> _LDP:
 
 def _refine(rows: Any, Gm: np.ndarray, h: np.ndarray, lam0: np.ndarray, maxiter: int | None = None,
             dense: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Polish a near-optimal dual point of ``min 1/2||y||^2 s.t. G y >= h`` to machine precision.
+    """Polish a near-optimal dual point of ``min 1/2‖y‖^2 s.t. G y ≥ h`` to machine precision.
 
-    Works on the support set S = {lam > 0}: solve ``G_S G_S^T lam_S = h_S`` (factorised
+    Works on the support set S = {lam > 0}: solve ``G_S G_Sᵀ lam_S = h_S`` (factorised
     once, then iterative refinement against the explicit rows), then fix the working set
     (add the most violated constraint / drop the most negative multiplier) until the KKT
     conditions hold. With ``dense`` (the explicit rows) the working-set systems are solved
     by least squares on the rows themselves (``y = lstsq(G_S, h_S)``,
-    ``lam_S = lstsq(G_S^T, y)``), which does not square the condition number, and the
-    primal point is that least-squares solution (for huge ||y|| it is more accurate than
-    ``G^T lam``).
+    ``lam_S = lstsq(G_Sᵀ, y)``), which does not square the condition number, and the
+    primal point is that least-squares solution (for huge ‖y‖ it is more accurate than
+    ``Gᵀ lam``).
 
     Returns ``(lam, y, ok)``; ``ok`` is False when the working set did not settle with
     all constraints satisfied to 1e-12 (then the candidate with the smallest KKT error

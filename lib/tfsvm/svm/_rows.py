@@ -1,7 +1,7 @@
 """Constraint rows of the core solver: explicit rows, or the rank-one matrices of (Att-SVM).
 
 Both classes offer the four operations the solvers need: the Gram matrix, ``F w``,
-``F^T lam`` and (when unavoidable) the explicit rows.
+``Fᵀ lam`` and (when unavoidable) the explicit rows.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ class _Dense:
 
 
 class _RankOne:
-    """Rank-one matrix rows ``F_j = a_j c_j^T`` (the Att-SVM features), never formed:
-    Gram ``(A A^T) * (C C^T)``, ``<F_j, W> = a_j^T W c_j``, ``sum_j lam_j F_j = A^T diag(lam) C``."""
+    """Rank-one matrix rows ``F_j = a_j c_jᵀ`` (the Att-SVM features), never formed:
+    Gram ``(A Aᵀ) * (C Cᵀ)``, ``<F_j, W> = a_jᵀ W c_j``, ``Σ_j lam_j F_j = Aᵀ diag(lam) C``."""
 
     def __init__(self, A: np.ndarray, C: np.ndarray):
         self.A, self.C = A, C

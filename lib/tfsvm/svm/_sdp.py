@@ -36,7 +36,7 @@ CLARABEL_SDP_OPTIONS: dict[str, Any] = {
 
 def _scales(F, b, F_eq, b_eq) -> tuple[float, float]:
     """(s, beta): the largest row norm and the largest right-hand side (1 if all are 0). Both
-    interior-point solvers work in units where rows have norm <= 1 and right-hand sides <= 1."""
+    interior-point solvers work in units where rows have norm ≤ 1 and right-hand sides ≤ 1."""
     s = max(float(np.max(np.linalg.norm(np.vstack([F, F_eq]), axis=1), initial=0.0)), _TINY)
     beta = float(np.max(np.abs(np.concatenate([b, b_eq])), initial=0.0))
     return s, (beta if beta > _TINY else 1.0)
@@ -45,7 +45,7 @@ def _scales(F, b, F_eq, b_eq) -> tuple[float, float]:
 def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
     """Clarabel (interior point, tight tolerances) on the same problem; returns w, lam, mu.
 
-    The problem is solved in scaled units (rows of norm <= 1, right-hand sides <= 1)
+    The problem is solved in scaled units (rows of norm ≤ 1, right-hand sides ≤ 1)
     and mapped back, which keeps the interior-point method accurate on badly scaled data.
     """
     import cvxpy as cp
@@ -83,8 +83,8 @@ def _cvxpy_solve(F, b, F_eq, b_eq, norm, shape):
         lam = np.clip(np.asarray(cons[0].dual_value, dtype=float).reshape(-1), 0, None)
         k = 1
     if F_eq.shape[0]:
-        mu = -np.asarray(cons[k].dual_value, dtype=float).reshape(-1)  # cvxpy: L = f + nu^T (F_eq x - b_eq)
-    # undo the scaling (w = w~ beta / s; multipliers: beta / s^2 for 1/2||.||^2, 1 / s for ||.||_*)
+        mu = -np.asarray(cons[k].dual_value, dtype=float).reshape(-1)  # cvxpy: L = f + nuᵀ (F_eq x - b_eq)
+    # undo the scaling (w = w~ beta / s; multipliers: beta / s^2 for 1/2‖.‖^2, 1 / s for ‖.‖_*)
     dscale = beta / s**2 if norm != "nuc" else 1.0 / s
     return w * (beta / s), lam * dscale, mu * dscale
 
@@ -95,15 +95,15 @@ CVXOPT_SDP_OPTIONS: dict[str, Any] = {"abstol": 1e-9, "reltol": 1e-9, "feastol":
 
 
 def _nuclear_dual_solve(F, b, F_eq, b_eq, shape):
-    """min ||W||_* s.t. F vec(W) >= b, F_eq vec(W) = b_eq through its dual SDP; (w, lam, mu) or None.
+    """min ‖W‖_* s.t. F vec(W) ≥ b, F_eq vec(W) = b_eq through its dual SDP; (w, lam, mu) or None.
 
-    The dual is ``max b^T lam + b_eq^T mu  s.t.  lam >= 0,  ||sum_j lam_j F_j + sum_k mu_k E_k||_2 <= 1``,
-    i.e. one LMI ``[[I, G], [G^T, I]] >= 0`` of size d1 + d2 in only m + p unknowns. cvxopt's
+    The dual is ``max bᵀ lam + b_eqᵀ mu  s.t.  lam ≥ 0,  ‖Σ_j lam_j F_j + Σ_k mu_k E_k‖_2 ≤ 1``,
+    i.e. one LMI ``[[I, G], [Gᵀ, I]] ≥ 0`` of size d1 + d2 in only m + p unknowns. cvxopt's
     interior-point method (Schur-complement KKT system) solves it in milliseconds where the primal
     ``normNuc`` cone program factorises a dense (d1+d2)^2 / 2 block. The primal comes from the LMI's
-    multiplier ``[[Z11, Z12], [Z12^T, Z22]]``: stationarity gives ``<2 Z12, F_j> = b_j + (slack of
-    lam_j >= 0)`` and ``<2 Z12, E_k> = b_eq_k``, so ``W = 2 Z12`` is feasible and
-    ``||W||_* <= tr Z = dual value``. Same scaling as :func:`_cvxpy_solve`; the caller verifies the KKT
+    multiplier ``[[Z11, Z12], [Z12ᵀ, Z22]]``: stationarity gives ``<2 Z12, F_j> = b_j + (slack of
+    lam_j ≥ 0)`` and ``<2 Z12, E_k> = b_eq_k``, so ``W = 2 Z12`` is feasible and
+    ``‖W‖_* ≤ tr Z = dual value``. Same scaling as :func:`_cvxpy_solve`; the caller verifies the KKT
     conditions. Returns None if cvxopt stops without an optimal status.
     """
     from cvxopt import matrix, solvers

@@ -31,7 +31,7 @@ def _matrix_svm(rows_op, rows, X, Z, norm, sel_of, what, full_output, method="au
 def seq_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", *, full_output: bool = False):
     """Sequential SVM, eq. (11) of A (the (SAtt-SVM) of App. D with K queries).
 
-    minimise ``||W||`` s.t. ``(x_{i alpha_ik} - x_it)^T W z_ik >= 1`` for all t != alpha_ik,
+    minimise ``‖W‖`` s.t. ``(x_{iα_ik} - x_it)ᵀ W z_ik ≥ 1`` for all t ≠ α_ik,
     k in [K], i in [n].
 
     Parameters
@@ -58,15 +58,15 @@ def seq_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", *, full_output: bool 
 
 
 def causal_svm(X: Any, Z: Any, alpha: Any, norm: str = "fro", *, full_output: bool = False):
-    """Causal SVM of A §7: query k only attends to tokens t <= k (0-based).
+    """Causal SVM of A §7: query k only attends to tokens t ≤ k (0-based).
 
-    minimise ``||W||`` s.t. ``(x_{i alpha_ik} - x_it)^T W z_ik >= 1`` for t <= k,
-    t != alpha_ik, k in [T], i in [n], with ``alpha[i, k] <= k`` (k = 0 has no constraint).
+    minimise ``‖W‖`` s.t. ``(x_{iα_ik} - x_it)ᵀ W z_ik ≥ 1`` for t ≤ k,
+    t ≠ α_ik, k in [T], i in [n], with ``alpha[i, k] ≤ k`` (k = 0 has no constraint).
 
     Parameters
     ----------
     X : (n, T, d); Z : (n, T, d) one query per position (self-attention: ``Z = X``);
-    alpha : (n, T) ints with ``0 <= alpha[i, k] <= k``; norm : "fro" or "nuc".
+    alpha : (n, T) ints with ``0 ≤ alpha[i, k] ≤ k``; norm : "fro" or "nuc".
     full_output : return the MaxMarginResult (``info["rows"]`` = (i, k, t)).
     """
     X = check_tokens(X)

@@ -25,7 +25,7 @@ class AssumptionB1:
     holds : Figure 5's test, mean margin over all non-optimal tokens < threshold.
     exact : every non-optimal margin equals 1 within the relative tolerance.
     mean_margin : the averaged margin.
-    margins : (n, T) margins ``(x_{i opt_i} - x_it)^T W^mm z_i`` (NaN at opt_i).
+    margins : (n, T) margins ``(x_{i opt_i} - x_it)ᵀ W^mm z_i`` (NaN at opt_i).
     """
 
     holds: bool
@@ -40,7 +40,7 @@ class AssumptionB1:
 def assumption_b1(
     X: Any, Z: Any, opt: Any, W_mm: Any = None, threshold: float = 1.1, tol: float = SUPPORT_TOL, norm: str = "fro"
 ) -> AssumptionB1:
-    """Assumption B.1 of A: ``(x_{i opt_i} - x_it)^T W^mm z_i = 1`` for all t != opt_i.
+    """Assumption B.1 of A: ``(x_{i opt_i} - x_it)ᵀ W^mm z_i = 1`` for all t ≠ opt_i.
 
     Exact equality is a measure-zero event for a numerical solution, so Figure 5 declares
     B.1 when the *mean* margin over all non-optimal tokens of all inputs is below 1.1
@@ -70,7 +70,7 @@ def assumption_b1(
 def assumption_b2(scores: Any, tol: float = 1e-12) -> bool | np.ndarray:
     """Assumption B.2 of A: all non-optimal scores of a sequence are equal.
 
-    ``gamma_it = gamma_itau < gamma_{i opt_i}`` for all t, tau != opt_i and all i, with
+    ``γ_it = γ_itau < γ_{i opt_i}`` for all t, tau ≠ opt_i and all i, with
     equality up to ``tol``. Optimal tokens must be unique (raises TieError otherwise).
 
     Returns a bool for (n, T) scores, a (B,) bool array for (B, n, T) scores.
@@ -91,7 +91,7 @@ class AssumptionC:
     Attributes
     ----------
     holds : every value below is > 0.
-    values : (n, T) ``(x_it - x_{i opt_i})^T grad L(0) z_i`` (NaN at opt_i).
+    values : (n, T) ``(x_it - x_{i opt_i})ᵀ grad L(0) z_i`` (NaN at opt_i).
     gradient : (d, d) ``grad L(0)``.
     """
 
@@ -104,7 +104,7 @@ class AssumptionC:
 
 
 def assumption_c(X: Any, Z: Any, Y: Any, v: Any, loss: str = "logistic") -> AssumptionC:
-    """Assumption C of A: ``(x_it - x_{i opt_i})^T grad L(0) z_i > 0`` for all t != opt_i, i.
+    """Assumption C of A: ``(x_it - x_{i opt_i})ᵀ grad L(0) z_i > 0`` for all t ≠ opt_i, i.
 
     ``grad L(0)`` is the closed-form gradient (13) at W = 0 (uniform softmax), from
     :func:`tfsvm.gradients.grad_W`. Under C, Theorem 6 gives global directional
@@ -125,11 +125,11 @@ class AssumptionD:
 
     Attributes
     ----------
-    holds : every feasible alpha != opt has some i with alpha_i != opt_i and opt_i in T_i.
+    holds : every feasible alpha ≠ opt has some i with α_i ≠ opt_i and opt_i in T_i.
     violating : the selections alpha (tuples) for which that fails.
     infeasible : the selections whose Att-SVM is infeasible (they define no direction
         and are not counted as violations).
-    checked : number of selections alpha != opt examined (T^n - 1).
+    checked : number of selections alpha ≠ opt examined (T^n - 1).
     """
 
     holds: bool
@@ -144,11 +144,11 @@ class AssumptionD:
 def assumption_d(
     X: Any, Z: Any, scores: Any, max_selections: int = 4096, tol: float = SUPPORT_TOL
 ) -> AssumptionD:
-    """Assumption D of A (Section 5.2), by enumerating every selection alpha != opt.
+    """Assumption D of A (Section 5.2), by enumerating every selection alpha ≠ opt.
 
     For each alpha, solve (Att-SVM) with opt replaced by alpha and require some sequence
-    with ``alpha_i != opt_i`` and ``opt_i`` among its support indices ``T_i``. D implies
-    that no alpha != opt is locally optimal. There are ``T**n - 1`` selections; the check
+    with ``α_i ≠ opt_i`` and ``opt_i`` among its support indices ``T_i``. D implies
+    that no alpha ≠ opt is locally optimal. There are ``T**n - 1`` selections; the check
     refuses (OptionError) when ``T**n > max_selections``.
     """
     X, Z, scores = _check_problem(X, Z, scores)

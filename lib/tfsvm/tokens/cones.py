@@ -26,7 +26,7 @@ def _check_matrix(W: Any, d: int | None, name: str = "W", batched: bool = False)
 def in_cone(W: Any, V: Any, mu: float, R: float) -> bool | np.ndarray:
     """Membership in the cone ``C_{mu,R}(V)`` of eq. (4) of A.
 
-    ``W`` belongs when ``<W/||W||_F, V/||V||_F> >= 1 - mu`` and ``||W||_F >= R``.
+    ``W`` belongs when ``<W/‖W‖_F, V/‖V‖_F> ≥ 1 - mu`` and ``‖W‖_F ≥ R``.
 
     Parameters
     ----------
@@ -50,9 +50,9 @@ def in_cone(W: Any, V: Any, mu: float, R: float) -> bool | np.ndarray:
 def cone_eps_value(W: Any, X: Any, Z: Any, scores: Any, alpha: Any) -> float:
     """The quantity compared with eps in the separating cone of eq. (5) (Definition 3 of A).
 
-    ``min_i max_{t in low_i} min_{tau in high_i} (x_it - x_itau)^T W z_i / ||W||_F`` with
-    ``low_i = {t : gamma_it < gamma_{i alpha_i}}`` and
-    ``high_i = {t != alpha_i : gamma_it >= gamma_{i alpha_i}}``.
+    ``min_i max_{t in low_i} min_{tau in high_i} (x_it - x_itau)ᵀ W z_i / ‖W‖_F`` with
+    ``low_i = {t : γ_it < γ_{i α_i}}`` and
+    ``high_i = {t ≠ α_i : γ_it ≥ γ_{i α_i}}``.
 
     Conventions: a sequence with empty ``high_i`` imposes no constraint (its term is
     +inf, so the value is +inf when alpha = opt is unique: cone_eps(opt) contains every

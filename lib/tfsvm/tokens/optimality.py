@@ -34,7 +34,7 @@ def _check_problem(X: Any, Z: Any, scores: Any, batch_of: str | None = None) -> 
 def support_indices(solution: svm.SVMSolution) -> list[np.ndarray]:
     """Support indices ``T_i`` of an Att-SVM solution (Definition 2 of A).
 
-    ``T_i`` holds the tokens t != alpha_i whose margin ``(x_{i alpha_i} - x_it)^T W z_i``
+    ``T_i`` holds the tokens t ≠ α_i whose margin ``(x_{iα_i} - x_it)ᵀ W z_i``
     equals 1; :func:`tfsvm.svm.solve_att_svm` computes them (relative tolerance
     ``support_tol``) when it solves the problem, so this is the accessor, not a second
     computation.
@@ -54,7 +54,7 @@ class LocalOptimality:
         scores strictly below the selected token.
     alpha : (n,) the selection tested.
     solution : the Att-SVM solution ``W_alpha^mm`` (None when infeasible).
-    violations : pairs (i, t) with t in T_i and ``gamma_it >= gamma_{i alpha_i}``.
+    violations : pairs (i, t) with t in T_i and ``γ_it ≥ γ_{i α_i}``.
     feasible : whether the Att-SVM for alpha has a solution.
     """
 
@@ -74,7 +74,7 @@ def is_locally_optimal(
     """Test whether the selection ``alpha`` is locally optimal (Definition 2 of A).
 
     Solve (Att-SVM) with opt replaced by alpha, read off the support indices ``T_i``
-    and require ``gamma_{i alpha_i} > gamma_it`` for every i and t in ``T_i``.
+    and require ``γ_{i α_i} > γ_it`` for every i and t in ``T_i``.
     The global selection ``opt`` always passes.
 
     If the Att-SVM for alpha is infeasible there is no direction ``W_alpha^mm``, so
@@ -129,7 +129,7 @@ class LocalOptimalityBatch:
 
 
 def _margins(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """Margins ``(x_{i alpha_i} - x_it)^T W z_i`` (any leading trial axes), NaN at alpha_i."""
+    """Margins ``(x_{iα_i} - x_it)ᵀ W z_i`` (any leading trial axes), NaN at α_i."""
     logits = attention.attention_logits(X, W, Z)
     m = np.take_along_axis(logits, alpha[..., None], axis=-1) - logits
     np.put_along_axis(m, alpha[..., None], np.nan, axis=-1)
@@ -173,9 +173,9 @@ def locally_optimal_batch(X: Any, Z: Any, scores: Any, alpha: Any, tol: float = 
 def classify_run(X: Any, Z: Any, scores: Any, probs_final: Any) -> str:
     """Classify where a trained run converged: "global", "local" or "not_local".
 
-    The rule (A does not spell it out; Figures 2 and 5): alpha_i = argmax_t of the final
+    The rule (A does not spell it out; Figures 2 and 5): α_i = argmax_t of the final
     softmax of sequence i (first index on ties); "global" if alpha = opt; "local" if
-    alpha != opt but alpha is locally optimal per Definition 2 (its Frobenius Att-SVM is
+    alpha ≠ opt but alpha is locally optimal per Definition 2 (its Frobenius Att-SVM is
     feasible and the selected token outscores every support index); otherwise
     "not_local". Runs of the (K,Q) parameterization are classified by the same test.
 

@@ -59,12 +59,12 @@ def _check_scores(scores: Any, name: str = "scores", X: np.ndarray | None = None
 
 
 def _check_probs(probs: Any, name: str = "probs") -> np.ndarray:
-    """Softmax probabilities of shape (n, T) or (B, n, T), T >= 2."""
+    """Softmax probabilities of shape (n, T) or (B, n, T), T ≥ 2."""
     return _check_scores(check_probs(probs, name, (2, 3)), name)
 
 
 def token_scores(X: Any, Y: Any, v: Any) -> np.ndarray:
-    """Token scores ``gamma_it = Y_i v^T x_it`` (Definition 1 of A).
+    """Token scores ``γ_it = Y_i vᵀ x_it`` (Definition 1 of A).
 
     Parameters
     ----------
@@ -88,7 +88,7 @@ def token_scores(X: Any, Y: Any, v: Any) -> np.ndarray:
 
 
 def optimal_tokens(scores: Any, tol: float = 0.0) -> np.ndarray:
-    """Optimal token indices ``opt_i = argmax_t gamma_it`` (Definition 1 of A).
+    """Optimal token indices ``opt_i = argmax_t γ_it`` (Definition 1 of A).
 
     Definition 1 needs a strict maximum: a sequence whose two highest scores are
     within ``tol`` of each other has no well-defined optimal token.
@@ -96,7 +96,7 @@ def optimal_tokens(scores: Any, tol: float = 0.0) -> np.ndarray:
     Parameters
     ----------
     scores : (n, T) or (B, n, T) token scores.
-    tol : scores within ``tol`` of the maximum count as ties (``tol >= 0``).
+    tol : scores within ``tol`` of the maximum count as ties (``tol ≥ 0``).
 
     Returns
     -------
@@ -120,9 +120,9 @@ def optimal_tokens(scores: Any, tol: float = 0.0) -> np.ndarray:
 
 
 def score_gap(scores: Any) -> float | np.ndarray:
-    """Optimal-score gap ``min_i (gamma_{i,opt_i} - max_{t != opt_i} gamma_it)``.
+    """Optimal-score gap ``min_i (γ_{i,opt_i} - max_{t ≠ opt_i} γ_it)``.
 
-    Appendix F of A keeps only datasets with gap >= 0.1 for Figures 2, 5 and 6.
+    Appendix F of A keeps only datasets with gap ≥ 0.1 for Figures 2, 5 and 6.
     The gap is 0 when some sequence has a tie (no strict optimum).
 
     Returns a float for (n, T) scores, a (B,) array for (B, n, T) scores.
@@ -132,12 +132,12 @@ def score_gap(scores: Any) -> float | np.ndarray:
 
 
 def _check_tol(tol: float, name: str = "tol") -> float:
-    """Check a tolerance: a finite number >= 0."""
+    """Check a tolerance: a finite number ≥ 0."""
     return check_nonnegative(tol, name)
 
 
 def selected_tokens(probs: Any) -> np.ndarray:
-    """Token selected by a trained model: ``alpha_i = argmax_t s_it`` of its softmax.
+    """Token selected by a trained model: ``α_i = argmax_t s_it`` of its softmax.
 
     Parameters
     ----------
@@ -177,7 +177,7 @@ def selection_sets(probs: Any, selected_above: float = 1e-3, masked_below: float
     Parameters
     ----------
     probs : (n, T) or (B, n, T) attention probabilities.
-    selected_above, masked_below : thresholds, ``0 < masked_below <= selected_above < 1``.
+    selected_above, masked_below : thresholds, ``0 < masked_below ≤ selected_above < 1``.
     """
     p = _check_probs(probs)
     hi = check_positive(selected_above, "selected_above")
