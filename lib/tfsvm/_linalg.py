@@ -1,9 +1,9 @@
 """Batched products of many small matrices, and the feature-major layout of the trainers' hot loop.
 
 torch's CPU ``bmm`` pays a fixed cost per matrix of the batch, which dominates for the paper's
-sizes (d ≈ 5–20, hundreds of trials): a (500, 15, 15) float64 product takes about 0.35 ms, the
-same product through numpy's ``matmul`` (one BLAS call per matrix, without the per-matrix tensor
-bookkeeping) about 0.1 ms. :func:`matmul` uses numpy there and torch everywhere else.
+sizes (d ≈ 5–20, hundreds of trials); numpy's ``matmul`` makes one BLAS call per matrix without the
+per-matrix tensor bookkeeping (timings in ``bench/README.md``). :func:`matmul` uses numpy there and
+torch everywhere else.
 
 numpy hands a stacked matrix to BLAS without a copy when its rows are contiguous (last stride
 one, any row stride, such as the feature-major row matrices of :mod:`tfsvm.gradients`) and, for

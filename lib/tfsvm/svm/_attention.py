@@ -224,7 +224,7 @@ def solve_att_svm(
     method : "auto" (active-set for fro, cvxpy for nuc), "active-set" or "cvxpy".
     support_tol : relative tolerance for the support indices ``T_i``.
     reduce : for ``norm="nuc"``, solve the SDP on the subspaces the constraints see (exact, see
-        :func:`_nuclear_reduced`; ~20x faster at n = T = 5, d = 40). ``False`` solves the full
+        :func:`_nuclear_reduced`; much faster, see ``bench/README.md``). ``False`` solves the full
         d × d SDP (kept for cross-checks).
 
     Raises
@@ -322,7 +322,7 @@ def att_svm_batch(
     value = np.full(B, np.nan)
     gap = np.full(B, np.nan)
     failed = np.zeros(B, dtype=bool)
-    with _single_thread(active=B >= 8):  # the limiter costs ~0.4 ms per use
+    with _single_thread(active=B >= 8):  # the limiter has a fixed cost per use (bench/README.md)
         for k in range(B):
             A, C, _ = _att_factors(X[k], Z[k], alpha[k])
             try:

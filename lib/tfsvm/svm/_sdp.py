@@ -99,7 +99,7 @@ def _nuclear_dual_solve(F, b, F_eq, b_eq, shape):
 
     The dual is ``max bᵀ lam + b_eqᵀ mu  s.t.  lam ≥ 0,  ‖Σ_j lam_j F_j + Σ_k mu_k E_k‖_2 ≤ 1``,
     i.e. one LMI ``[[I, G], [Gᵀ, I]] ≥ 0`` of size d1 + d2 in only m + p unknowns. cvxopt's
-    interior-point method (Schur-complement KKT system) solves it in milliseconds where the primal
+    interior-point method (Schur-complement KKT system) solves this small problem where the primal
     ``normNuc`` cone program factorises a dense (d1+d2)^2 / 2 block. The primal comes from the LMI's
     multiplier ``[[Z11, Z12], [Z12ᵀ, Z22]]``: stationarity gives ``<2 Z12, F_j> = b_j + (slack of
     lam_j ≥ 0)`` and ``<2 Z12, E_k> = b_eq_k``, so ``W = 2 Z12`` is feasible and
