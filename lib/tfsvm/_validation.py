@@ -104,15 +104,21 @@ def check_count(value: int, name: str, minimum: int) -> int:
 
 def check_tokens(X: Any, name: str = "X", batched: bool = False) -> np.ndarray:
     """Check token sequences: shape (n, T, d), or (B, n, T, d) if ``batched``; n ≥ 1, T ≥ 2."""
-    X = as_float_array(X, name, (3, 4) if batched else 3)
-    n, T = X.shape[-3], X.shape[-2]
+    X = check_sequence_axes(as_float_array(X, name, (3, 4) if batched else 3), name, X_axes=True)
+    if X.shape[-1] < 1:
+        raise ShapeError(f"{name} has token dimension d = 0")
+    return X
+
+
+def check_sequence_axes(a: np.ndarray, name: str, X_axes: bool = False) -> np.ndarray:
+    """Check the sequence and token axes of an array: n ≥ 1 sequences, T ≥ 2 tokens each. They are the
+    last two axes (scores, probabilities: (..., n, T)), or the two before the last (``X_axes``: (..., n, T, d))."""
+    n, T = a.shape[-3:-1] if X_axes else a.shape[-2:]
     if n < 1:
         raise ShapeError(f"{name} has no sequences (n = 0); need n >= 1")
     if T < 2:
         raise ShapeError(f"{name} has T = {T} token(s) per sequence; need T >= 2 to select among tokens")
-    if X.shape[-1] < 1:
-        raise ShapeError(f"{name} has token dimension d = 0")
-    return X
+    return a
 
 
 def check_queries(Z: Any, X: np.ndarray, name: str = "Z") -> np.ndarray:
@@ -177,8 +183,13 @@ def check_selection(alpha: Any, X: np.ndarray, name: str = "alpha") -> np.ndarra
     if a.shape != want:
         n = want[-1] if want else 0
         raise ShapeError(f"{name} has {a.size} entries (shape {a.shape}) but X has {n} sequences; expected shape {want}")
-    T = X.shape[-2]
-    bad = np.flatnonzero((a < 0) | (a >= T))
+    return check_index_range(a, X.shape[-2], name)
+
+
+def check_index_range(a: np.ndarray, T: int, name: str = "alpha") -> np.ndarray:
+    """Check integer token indices: every entry in [0, T) (ValueRangeError naming where not); int64."""
+    bad = np.argwhere((a < 0) | (a >= T))
     if bad.size:
-        raise ValueRangeError(f"{name} has entries out of range [0, {T}) at sequences {bad.tolist()[:10]}")
+        where = bad[:10, 0].tolist() if a.ndim == 1 else bad[:5].tolist()
+        raise ValueRangeError(f"{name} has entries out of range [0, {T}) at {'sequences' if a.ndim == 1 else 'index tuples'} {where}")
     return a.astype(np.int64)

@@ -53,6 +53,15 @@ def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float
     return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
 
 
+def figure_and_axes(ax: Any = None, **new_figure_kwargs: Any):
+    """``(fig, axes)`` of a figure function's ``ax`` argument: a new figure (:func:`new_figure` with
+    ``new_figure_kwargs``) when ``ax`` is None, else the caller's Axes (one, or an array) and their figure."""
+    if ax is None:
+        return new_figure(**new_figure_kwargs)
+    first = ax.flat[0] if hasattr(ax, "flat") else ax[0] if isinstance(ax, (list, tuple)) else ax
+    return first.figure, ax
+
+
 def glue_figure(name: str, fig) -> None:
     """Glue ``fig`` under ``name`` for a ``{glue:figure}`` directive, and close it.
 

@@ -260,15 +260,8 @@ class PromptData:
         """Keys k_it = W x_it, shape (n, T, d)."""
         return self.X @ self.W.T
 
-    @property
-    def scores(self) -> np.ndarray:
-        """γ_it = Y_i vᵀx_it, shape (n, T)."""
-        return gamma(self.X, self.Y, self.v)
-
-    @property
-    def opt(self) -> np.ndarray:
-        """argmax_t γ_it (ties → smallest index)."""
-        return np.argmax(self.scores, axis=-1)
+    scores = AttentionData.scores
+    opt = AttentionData.opt
 
     def __repr__(self) -> str:
         return f"PromptData(n={self.n}, T={self.T}, d={self.d})"

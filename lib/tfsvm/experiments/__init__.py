@@ -12,7 +12,8 @@ Each experiment is a module ``tfsvm.experiments.<id>`` that defines
 * optionally the config key ``"jobs"`` (sweeps whose cells are independent, e.g. Figures 2, 5
   and 6, run that many cells in parallel worker processes, :func:`._common.map_cells`; the
   results do not depend on it);
-* optionally ``plot(results: dict, ax=None)`` drawing the figure, and
+* optionally ``plot(results: dict) -> Figure`` drawing the figure (with ``ax=None`` as a second
+  argument when the figure can be drawn into the caller's axes; then ``ax`` is honoured), and
   ``TOLERANCE = {"abs": float, "rel": float}`` for the status page's verdict.
 
 Chapters call :func:`run_experiment` (at :func:`book_scale`), so the book and the

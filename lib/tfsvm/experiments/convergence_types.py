@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import tokens
 from ..checks import b1_holds, classify_gd_runs, figure5_instances
-from ..plotting import CONVERGENCE_COLORS, new_figure
+from ..plotting import CONVERGENCE_COLORS, figure_and_axes
 from ._common import PARAMS, map_cells
 
 
@@ -94,10 +94,7 @@ def _cell(n: int, T: int, d: int, trials: int, gap: float, param: str, steps: in
 
 def plot(results: dict[str, Any], ax=None):
     """Grouped bars of Figure 5: per d, Not-local / Global / Local (incl. global) / B.1, for W and (K,Q)."""
-    if ax is None:
-        fig, axes = new_figure(ncols=2, width=10.0, height=3.6, sharey=True)
-    else:
-        axes, fig = np.atleast_1d(ax), np.atleast_1d(ax)[0].figure
+    fig, axes = figure_and_axes(ax, ncols=2, width=10.0, height=3.6, sharey=True)
     keys = ("not_local", "global", "local", "b1")
     names = {"not_local": "Not local", "global": "Global", "local": "Local (incl. global)", "b1": "B.1 holds"}
     for a, param in zip(axes, PARAMS):

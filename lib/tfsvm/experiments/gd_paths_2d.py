@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import data, metrics, svm, training
-from ..plotting import PARAM_COLORS, new_figure
+from ..plotting import PARAM_COLORS, figure_and_axes, new_figure
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"data_seed": 1, "steps": 200, "lr": 0.1, "record_every": 10},
@@ -105,12 +105,7 @@ def plot(results: dict[str, Any], ax=None):
     the nuclear solution W⋆^mm. Both are drawn in both panels, so the reader sees which one each
     GD path follows. Returns the figure (``ax``, if given, must hold three axes).
     """
-    if ax is None:
-        fig, axes = new_figure(ncols=3, width=12.0, height=4.2,
-                               gridspec_kw={"width_ratios": [0.7, 1, 1]})
-    else:
-        axes = np.atleast_1d(ax)
-        fig = axes[0].figure
+    fig, axes = figure_and_axes(ax, ncols=3, width=12.0, height=4.2, gridspec_kw={"width_ratios": [0.7, 1, 1]})
     X, opt = np.asarray(results["X"]), results["opt"]
     Z = np.asarray(results["Z"])
     a = axes[0]

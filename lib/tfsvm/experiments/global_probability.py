@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
+from ..plotting import PARAM_COLORS, PARAM_LABELS, figure_and_axes
 from ..checks import figure5_instances, final_and_half_probs
 from ._common import PARAMS, map_cells
 
@@ -91,10 +91,7 @@ def cell(n: int, T: int, d: int, trials: int, gap: float, param: str, steps: int
 
 def plot(results: dict[str, Any], ax=None):
     """Figure 6: (a) T = 5, n varies; (b) n = 5, T varies; W solid, (K,Q) dashed."""
-    if ax is None:
-        fig, axes = new_figure(ncols=2, width=10.0, height=3.6, sharey=True)
-    else:
-        axes, fig = np.atleast_1d(ax), np.atleast_1d(ax)[0].figure
+    fig, axes = figure_and_axes(ax, ncols=2, width=10.0, height=3.6, sharey=True)
     markers = ("o", "s", "^")
     for a, (title, vary_n) in zip(axes, (("(a) $T=5$", True), ("(b) $n=5$", False))):
         curves = [k for k in results["W"] if (k.endswith("_T5") if vary_n else k.startswith("n5_"))]

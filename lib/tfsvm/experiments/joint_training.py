@@ -77,7 +77,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     return results
 
 
-def plot(results: dict[str, Any], ax=None, plot_steps: int = 200):
+def plot(results: dict[str, Any], plot_steps: int = 200):
     """B's Figure 3: (a), (b) paths of p and v with the SVM directions (relaxed in red, unrelaxed in
     grey), (c) mean softmax probability of the selected token and mean logistic probability."""
     fig, axes = new_figure(ncols=3, width=11.0, height=3.6)

@@ -33,6 +33,7 @@ import numpy as np
 from .. import data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import LambdaHead, project_to_simplex
+from ..plotting import figure_and_axes
 from ._common import derive_seed, mean_or_none, tile_trials
 
 _BASE = {"T": 10, "d": 10, "lr": 0.1, "loss": "logistic", "raw_eps": True, "selected_above": 1e-3,
@@ -276,10 +277,10 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu", progress=Non
 # --------------------------------------------------------------------------- figures
 
 
-def plot(results: dict[str, Any], ax=None):
+def plot(results: dict[str, Any]):
     """Figure 9: (a) selected tokens vs λ (GD and oracle); (b) 1 − corr curves for a few λ.
 
-    A multi-panel figure of its own: ``ax`` is accepted for the common signature and ignored.
+    A multi-panel figure of its own (no ``ax`` argument).
     """
     import matplotlib.pyplot as plt
 
@@ -303,10 +304,7 @@ def plot(results: dict[str, Any], ax=None):
 
 def plot_tau(results: dict[str, Any], ax=None):
     """Figure 12: selected tokens against τ for instances satisfying condition (8)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    _, ax = figure_and_axes(ax, width=5.5, height=3.6)
     tau = results["tau"]
     taus = np.asarray(tau["taus"])
     rng = np.random.default_rng(0)  # horizontal jitter only

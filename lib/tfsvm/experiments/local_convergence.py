@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import checks, data, metrics, svm, tokens, training
-from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
+from ..plotting import PARAM_COLORS, PARAM_LABELS, figure_and_axes
 from ._common import PARAMS
 
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -72,10 +72,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
 
 def plot(results: dict[str, Any], ax=None):
     """The three panels of Figure 7: max probability, corr with W_alpha^mm, corr with W*_alpha^mm."""
-    if ax is None:
-        fig, axes = new_figure(ncols=3, width=12.0, height=3.4)
-    else:
-        axes, fig = np.atleast_1d(ax), np.atleast_1d(ax)[0].figure
+    fig, axes = figure_and_axes(ax, ncols=3, width=12.0, height=3.4)
     c = results["curves"]
     ylabels = (r"$\frac{1}{n}\sum_i \max_t s_{it}$", r"corr with $W^{\mathrm{mm}}_{\alpha}$",
                r"corr with $W^{\mathrm{mm}}_{\star,\alpha}$")

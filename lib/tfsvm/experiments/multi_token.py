@@ -33,6 +33,7 @@ import numpy as np
 from .. import attention, data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import MLPHead
+from ..plotting import figure_and_axes
 from ._common import derive_seed, map_cells, mean_or_none
 
 RULES = ("no_negative_label", "ambiguous", "no_masked", "svm_failed")
@@ -280,10 +281,10 @@ _STYLES = {"svmeq": ("-", r"$W^{\mathrm{SVMeq}}$"), "gensvm": (":", r"Gen-SVM $W
            "one_token": ("--", r"1-token $W^{\mathrm{mm}}$")}
 
 
-def plot(results: dict[str, Any], ax=None):
+def plot(results: dict[str, Any]):
     """Figure 8: curves of 1 − corr (top row) and the masked-probability scatter (bottom row).
 
-    A multi-panel figure of its own: ``ax`` is accepted for the common signature and ignored.
+    A multi-panel figure of its own (no ``ax`` argument).
     """
     import matplotlib.pyplot as plt
 
@@ -311,10 +312,7 @@ def plot(results: dict[str, Any], ax=None):
 
 def plot_threshold(results: dict[str, Any], ax=None):
     """Figure 11(b): mean final 1 − corr(W, W^SVMeq) over instances with largest masked prob < Γ."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(constrained_layout=True)
+    _, ax = figure_and_axes(ax)
     for d in results["ds"]:
         th = results[str(d)]["threshold"]
         pts = [(g, s) for g, s in zip(th["gammas"], th["svmeq"]) if s is not None]

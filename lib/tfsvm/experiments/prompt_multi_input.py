@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import metrics, svm, training
 from ..data import loss_comparison_data, prompt_multi_input_data
-from ..plotting import new_figure
+from ..plotting import figure_and_axes, new_figure
 
 #: B's six initial prompts along the x-axis
 INITS: tuple[float, ...] = (1.0, 0.5, 0.0, -0.5, -1.0, -1.5)
@@ -103,7 +103,7 @@ def run_loss_comparison(config: dict[str, Any], device: str = "cpu") -> dict[str
     return out
 
 
-def plot(results: dict[str, Any], ax=None):
+def plot(results: dict[str, Any]):
     """Three panels: corr(p(k), p^mm) for all inits, the optimal token's mean probability and
     ‖p(k)‖ for p(0) = 0 -- normalized GD (solid) versus plain GD (dashed)."""
     r = results["multi_input"]
@@ -133,10 +133,7 @@ def plot(results: dict[str, Any], ax=None):
 def plot_loss_comparison(results: dict[str, Any], ax=None):
     """1 - corr(p(k), p^mm) at the last step against the score gap C, for both losses."""
     r = results["loss_comparison"]
-    if ax is None:
-        fig, ax = new_figure(width=5.5, height=3.6)
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, width=5.5, height=3.6)
     Cs = np.asarray(r["Cs"])
     for loss, marker in zip(LOSSES, ("o", "s")):
         ax.plot(Cs, 1.0 - np.asarray(r[loss]["final_corr"]), marker=marker, label=LOSS_LABELS[loss])

@@ -119,7 +119,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     return results
 
 
-def plot(results: dict[str, Any], ax=None):
+def plot(results: dict[str, Any]):
     """Both datasets side by side: the six GD paths of p (coloured by the token they end up
     selecting), the global (red) and locally-optimal (blue) p-SVM directions, and the keys."""
     fig, axes = new_figure(ncols=2, width=8.0, height=3.8)

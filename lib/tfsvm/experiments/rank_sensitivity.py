@@ -28,7 +28,7 @@ import numpy as np
 
 from .. import data, metrics, svm, training
 from ..errors import InfeasibleError, SolverError
-from ..plotting import new_figure
+from ..plotting import figure_and_axes
 from ._common import derive_seed, setting_key, tile_trials
 
 #: settings of Figure 10: upper row n = 5, T in {5, 10, 15}; lower row T = 5, n in {5, 10, 15}
@@ -141,11 +141,7 @@ def plot(results: dict[str, Any], ax=None):
 
     Log y-axis; the shaded band is the paper's floor (2.5-3e-3). Returns the figure.
     """
-    if ax is None:
-        fig, axes = new_figure(ncols=2, width=10.0, height=3.8, sharey=True)
-    else:
-        axes = np.atleast_1d(ax)
-        fig = axes[0].figure
+    fig, axes = figure_and_axes(ax, ncols=2, width=10.0, height=3.8, sharey=True)
     panels = [("(a) $n=5$", [(5, 5), (5, 10), (5, 15)], lambda n, T: f"$T={T}$"),
               ("(b) $T=5$", [(5, 5), (10, 5), (15, 5)], lambda n, T: f"$n={n}$")]
     shades = ["#67000d", "#cb181d", "#fc9272"]

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import metrics, svm, training
 from ..data import SequenceData, sequence_data
-from ..plotting import new_figure
+from ..plotting import figure_and_axes, new_figure
 
 #: the two attention variants of eq. (10)
 MODES = ("sequential", "causal")
@@ -110,10 +110,7 @@ def compare_svms(data: list[SequenceData]) -> dict[str, Any]:
 
 def plot(results: dict[str, Any], ax=None):
     """1 - corr(W(k), W^mm_alpha) for every dataset (thin) and the median (thick), both variants."""
-    if ax is None:
-        fig, ax = new_figure()
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax)
     it = np.asarray(results["iters"])
     for mode in MODES:
         curves = np.asarray(results[mode]["one_minus_corr"])

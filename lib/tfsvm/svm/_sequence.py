@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import as_float_array, as_index_array, check_option, check_tokens
+from .._validation import as_float_array, as_index_array, check_index_range, check_option, check_tokens
 from ..errors import InfeasibleError, ShapeError, ValueRangeError
 from ._attention import _NORMS, _att_factors, _attach_sequences, _describe_att
 from ._core import _solve
@@ -95,7 +95,4 @@ def _check_alpha2(alpha: Any, shape: tuple[int, int], T: int, name: str = "alpha
     a = as_index_array(alpha, name)
     if a.shape != shape:
         raise ShapeError(f"{name} has shape {a.shape}; expected {shape} (one selection per sequence and query)")
-    bad = np.argwhere((a < 0) | (a >= T))
-    if bad.size:
-        raise ValueRangeError(f"{name} has entries out of range [0, {T}) at (sequence, query) {bad[:5].tolist()}")
-    return a.astype(np.int64)
+    return check_index_range(a, T, name)

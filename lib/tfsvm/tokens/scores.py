@@ -19,6 +19,7 @@ from .._validation import (
     check_nonnegative,
     check_positive,
     check_probs,
+    check_sequence_axes,
     check_tokens,
 )
 from ..errors import OptionError, ShapeError, TieError
@@ -49,12 +50,7 @@ def _check_scores(scores: Any, name: str = "scores", X: np.ndarray | None = None
         if s.shape != X.shape[:-1]:
             raise ShapeError(f"{name} has shape {s.shape} but X has shape {X.shape}; expected {X.shape[:-1]}")
         return s
-    s = as_float_array(scores, name, (2, 3))
-    if s.shape[-2] < 1:
-        raise ShapeError(f"{name} has no sequences (n = 0); need n >= 1")
-    if s.shape[-1] < 2:
-        raise ShapeError(f"{name} has T = {s.shape[-1]} token(s) per sequence; need T >= 2")
-    return s
+    return check_sequence_axes(as_float_array(scores, name, (2, 3)), name)
 
 
 
