@@ -15,7 +15,7 @@ import numpy as np
 
 from ..plotting import PARAM_COLORS, PARAM_LABELS, figure_and_axes
 from ..checks import figure5_instances, final_and_half_probs
-from ._common import PARAMS, map_cells
+from ._common import PARAMS, map_cells, setting_key
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"pairs": [[5, 5], [20, 5]], "ds": [10, 30], "trials": 6, "steps": 100, "lr": 0.1, "gap": 0.1},
@@ -51,11 +51,6 @@ PAPER: dict[str, dict[str, dict[str, float]]] = {
 }
 
 
-def key(n: int, T: int) -> str:
-    """Result key of one (n, T) curve, e.g. ``"n5_T10"``."""
-    return f"n{n}_T{T}"
-
-
 def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Figure 6: ``results[param]["n{n}_T{T}"][str(d)]`` = fraction of runs with alpha = opt.
@@ -67,15 +62,15 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     results["stability"] = {p: {} for p in PARAMS}
     for n, T in config["pairs"]:
         for p in PARAMS:  # keys in the order of config["ds"], filled below
-            results[p][key(n, T)] = dict.fromkeys(map(str, config["ds"]))
-            results["stability"][p][key(n, T)] = dict.fromkeys(map(str, config["ds"]))
+            results[p][setting_key(n, T)] = dict.fromkeys(map(str, config["ds"]))
+            results["stability"][p][setting_key(n, T)] = dict.fromkeys(map(str, config["ds"]))
     cells = [(n, T, d, config["trials"], config["gap"], param, config["steps"], config["lr"], seed)
              for n, T in config["pairs"] for d in config["ds"] for param in PARAMS]
     cells.sort(key=lambda c: -c[0] * c[1] * c[2] * (3 if c[5] == "KQ" else 1))  # longest first: balanced workers
     for c, (hit, stable) in zip(cells, map_cells(cell, cells, config.get("jobs", 1), progress)):
         n, T, d, param = c[0], c[1], c[2], c[5]
-        results[param][key(n, T)][str(d)] = hit
-        results["stability"][param][key(n, T)][str(d)] = stable
+        results[param][setting_key(n, T)][str(d)] = hit
+        results["stability"][param][setting_key(n, T)][str(d)] = stable
     return results
 
 
