@@ -101,3 +101,25 @@ def test_paper_values_have_the_results_shape(exp_id):
     assert all(r["agrees"] for r in rows)
     for r in rows:
         assert not math.isnan(r["paper"])
+
+
+def test_verdict_rule_respects_scale():
+    from tfsvm.experiments import agrees
+    assert agrees(0.8, 0.84) and not agrees(0.8, 0.9)          # absolute band above 0.1
+    assert agrees(2.0, 2.19) and not agrees(2.0, 2.25)         # 10% relative band for large values
+    assert not agrees(0.016, 0.0566)                           # factor 3.5 below 0.1 (was "agrees")
+    assert agrees(0.016, 0.03) and agrees(0.016, 0.009)        # within a factor 2
+    assert agrees(0.0, 0.005) and not agrees(0.0, 0.03)        # a read-off zero
+    assert not agrees(0.01, -0.01) and not agrees(0.5, None) and not agrees(0.5, float("nan"))
+
+
+def test_an_exception_to_the_verdict_rule_needs_a_reason(monkeypatch):
+    mod = get_experiment("gd_paths_2d")
+    entry = {"results": {"corr_W_fro": 0.9}, "paper": {"corr_W_fro": 1.0}}
+    assert compare_with_paper("gd_paths_2d", entry)[0]["exception"] is None
+    monkeypatch.setattr(mod, "TOLERANCE", {"abs": 0.2, "rel": 0.0}, raising=False)
+    with pytest.raises(ValueError, match="reason"):
+        compare_with_paper("gd_paths_2d", entry)
+    monkeypatch.setattr(mod, "TOLERANCE", {"abs": 0.2, "rel": 0.0, "reason": "read off a sketch"}, raising=False)
+    row = compare_with_paper("gd_paths_2d", entry)[0]
+    assert row["agrees"] and row["exception"] == "read off a sketch"

@@ -96,3 +96,23 @@ def test_path_corr():
         metrics.path_corr(path, np.eye(3))
     with pytest.raises(ValueRangeError):
         metrics.path_corr(path, np.zeros((4, 4)))
+
+
+def test_loglog_slope_recovers_power_laws():
+    k = np.arange(1, 201, dtype=float)
+    assert metrics.loglog_slope(k, 3.0 * k**-1.5) == pytest.approx(-1.5, abs=1e-10)
+    # 1/log k is not a power law: its fitted slope is small and depends on the window
+    late = metrics.loglog_slope(k, 1 / np.log(k + 1), x_min=100)
+    assert -0.3 < late < 0
+    # only the points with x >= x_min count
+    y = np.where(k < 50, 1.0, k**-2.0)
+    assert metrics.loglog_slope(k, y, x_min=50) == pytest.approx(-2.0, abs=1e-10)
+
+
+def test_loglog_slope_errors():
+    with pytest.raises(ShapeError):
+        metrics.loglog_slope([1.0, 2.0], [1.0])
+    with pytest.raises(ShapeError):
+        metrics.loglog_slope([1.0, 2.0], [1.0, 0.5], x_min=2.0)
+    with pytest.raises(NonFiniteError):
+        metrics.loglog_slope([1.0, 2.0, 3.0], [1.0, 0.0, 0.5])

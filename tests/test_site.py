@@ -1,13 +1,15 @@
 """The site as readers see it: every page of the built book in a real (headless) browser.
 
 Checks per page: no console errors; MathJax has typeset every formula (no raw TeX
-left); every image loads and has alt text; theorem and exercise boxes render;
+left); every image loads and has alt text; no image is shown twice; theorem and exercise boxes render;
 solution dropdowns open; dark mode keeps figures on a light background; a
 screenshot is saved under ``_build/screenshots/`` for review.
 """
 
 from __future__ import annotations
 
+import hashlib
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -105,6 +107,32 @@ def test_images_load_and_have_alt_text(visit, path):
         width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
         assert width > 0, f"{path}: image {img.get_attribute('src')} did not load"
         assert (img.get_attribute("alt") or "").strip(), f"{path}: image {img.get_attribute('src')} has no alt text"
+
+
+def image_digest(src: str, site_url: str) -> str:
+    """SHA-256 of an image's bytes: the payload of a data URI, or the file the site serves."""
+    if src.startswith("data:"):
+        return hashlib.sha256(src.split(",", 1)[1].encode()).hexdigest()
+    rel = urllib.parse.unquote(urllib.parse.urlsplit(src).path)
+    base = urllib.parse.urlsplit(site_url).path.rstrip("/")
+    return hashlib.sha256((HTML / rel[len(base):].lstrip("/")).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_no_page_shows_the_same_image_twice(visit, site_url, path):
+    # a glued figure left open is drawn under its cell *and* by {glue:figure}; compare the bytes of
+    # every image in the article (the slider of an interactive figure shows one frame at a time, so
+    # it is one <img> and takes part like any other image)
+    page, _ = visit(path)
+    seen: dict[str, int] = {}
+    images = page.locator("article img")
+    for k in range(images.count()):
+        src = images.nth(k).evaluate("el => el.currentSrc || el.src")
+        if not src:
+            continue
+        digest = image_digest(src, site_url)
+        assert digest not in seen, f"{path}: image {k} repeats image {seen[digest]} ({src[:80]})"
+        seen[digest] = k
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "prf:" in source_of(p)])

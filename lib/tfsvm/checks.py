@@ -243,6 +243,55 @@ def gradient_inner_products(inst: data.AttentionData, W_mm: np.ndarray, radius: 
     return np.einsum("bij,ij->b", G, W_mm)
 
 
+def b2_counterexample(inst: data.AttentionData, W_mm: np.ndarray, logit_gap: float = 20.0, tol: float = 1e-9
+                      ) -> tuple[np.ndarray, list[tuple[int, int] | None]]:
+    """A W at which <grad L(W), W^mm> > 0 when Assumption B.2 fails (why Lemma 9 of A needs B).
+
+    The directional derivative of γ_i^T s_i along W^mm is the s_i-weighted covariance of the scores
+    γ_it and the logit changes δ_it = x_it^T W^mm z_i. For each sequence we look for non-optimal
+    tokens a, b with γ_ia > γ_ib + ``tol`` but δ_ia < δ_ib (moving along W^mm favours the lower score), and
+    build W with logits 0 on a and b and -``logit_gap`` elsewhere: the covariance is then negative,
+    so the loss *increases* along W^mm. Sequences without such a pair get all mass on opt_i
+    (covariance ~ 0). Under B.2 no pair exists (equal non-optimal scores). Needs n <= d, T <= d
+    (W z_i and X_i u_i are solved exactly). Returns ``(W, pairs)``, ``pairs[i] = (a, b)`` or None.
+    """
+    if inst.batch_shape:
+        raise InfeasibleError("b2_counterexample takes a single instance, not a batch")
+    if inst.n > inst.d or inst.T > inst.d:
+        raise InfeasibleError(f"need n <= d and T <= d to prescribe the logits, got n={inst.n}, T={inst.T}, d={inst.d}")
+    gamma, opt = inst.scores, inst.opt
+    delta = np.einsum("itd,de,ie->it", inst.X, W_mm, inst.Z)
+    U, pairs = [], []
+    for i in range(inst.n):
+        others = [t for t in range(inst.T) if t != opt[i]]
+        cands = [(a, b) for a in others for b in others if gamma[i, a] > gamma[i, b] + tol and delta[i, a] < delta[i, b]]
+        pair = max(cands, key=lambda ab: (gamma[i, ab[0]] - gamma[i, ab[1]]) * (delta[i, ab[1]] - delta[i, ab[0]]),
+                   default=None)
+        target = np.full(inst.T, -logit_gap)
+        target[list(pair) if pair is not None else [opt[i]]] = 0.0
+        U.append(np.linalg.lstsq(inst.X[i], target, rcond=None)[0])  # X_i u_i = target
+        pairs.append(None if pair is None else (int(pair[0]), int(pair[1])))
+    W = np.linalg.lstsq(inst.Z, np.array(U), rcond=None)[0].T  # W z_i = u_i for every i
+    return W, pairs
+
+
+def theorem6_check(pool: data.AttentionData, steps: int, lr: float) -> dict[str, np.ndarray]:
+    """Normalized GD from W(0) = 0 on every trial of ``pool``, split by Assumption C (Theorem 6 of A).
+
+    Returns per trial: ``c_holds`` (Assumption C), ``global`` (GD selects opt_i in every sequence) and
+    ``misalign`` = 1 - corr(W(k), W^mm). Theorem 6 predicts ``global`` and a small ``misalign`` where C
+    holds; the trials violating C are the control (C is sufficient, not necessary, so some converge too).
+    """
+    c_holds = np.array([tokens.assumption_c(pool.X[b], pool.Z[b], pool.Y[b], pool.v[b]).holds
+                        for b in range(pool.trials)])
+    run = training.train(pool, param="W", steps=steps, lr=lr, normalized=True, init="zero")
+    W_mm, feasible = svm.att_svm_batch(pool.X, pool.Z, pool.opt)
+    if not feasible.all():
+        raise InfeasibleError(f"(Att-SVM) is infeasible for {int((~feasible).sum())} trials of the pool")
+    return {"c_holds": c_holds, "global": np.all(run.selected == pool.opt, axis=-1),
+            "misalign": np.asarray(metrics.one_minus_corr(run.W_final, W_mm))}
+
+
 def directional_run(inst: data.AttentionData, steps: int, plain_steps: int, lr: float, inits: int,
                     init_scale: float, seed: int) -> dict[str, np.ndarray]:
     """GD from ``inits`` random W(0) of norm ``init_scale`` (Theorems 3-5 of A): ``plain_steps`` of

@@ -14,7 +14,7 @@ import numpy as np
 from ._validation import as_float_array, check_probs
 from .errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
 
-__all__ = ["corr", "path_corr", "one_minus_corr", "mean_max_prob", "largest_masked_prob"]
+__all__ = ["corr", "path_corr", "one_minus_corr", "loglog_slope", "mean_max_prob", "largest_masked_prob"]
 
 
 def _flat(A: np.ndarray, name: str) -> np.ndarray:
@@ -87,6 +87,26 @@ def one_minus_corr(W1: Any, W2: Any) -> float | np.ndarray:
     """1 − corr(W1, W2) ∈ [0, 2], the misalignment A plots (Figs 8–10)."""
     c = corr(W1, W2)
     return 1.0 - c
+
+
+def loglog_slope(x: Any, y: Any, x_min: float = 0.0) -> float:
+    """Least-squares slope of log y against log x over the points with x >= ``x_min``.
+
+    The exponent beta of a power law y ~ c x^beta, as fitted to a misalignment curve 1 - corr
+    against the iteration k (or the radius R of a regularization path); integer x (step
+    indices) is accepted. Needs at least two points
+    with x >= x_min, all of x and y there strictly positive.
+    """
+    xs = as_float_array(np.asarray(x, dtype=float) if isinstance(x, (list, tuple, np.ndarray)) else x, "x")
+    ys = as_float_array(y, "y")
+    if xs.ndim != 1 or xs.shape != ys.shape:
+        raise ShapeError(f"x and y must be 1-D arrays of the same length, got shapes {xs.shape} and {ys.shape}")
+    keep = xs >= x_min
+    if keep.sum() < 2:
+        raise ShapeError(f"only {int(keep.sum())} point(s) with x >= {x_min}; a slope needs at least two")
+    if np.any(xs[keep] <= 0) or np.any(ys[keep] <= 0):
+        raise NonFiniteError("x and y must be strictly positive where the slope is fitted (their logs are taken)")
+    return float(np.polyfit(np.log(xs[keep]), np.log(ys[keep]), 1)[0])
 
 
 def mean_max_prob(probs: Any) -> float | np.ndarray:

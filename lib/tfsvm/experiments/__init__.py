@@ -13,8 +13,9 @@ Each experiment is a module ``tfsvm.experiments.<id>`` that defines
   and 6, run that many cells in parallel worker processes, :func:`._common.map_cells`; the
   results do not depend on it);
 * optionally ``plot(results: dict) -> Figure`` drawing the figure (with ``ax=None`` as a second
-  argument when the figure can be drawn into the caller's axes; then ``ax`` is honoured), and
-  ``TOLERANCE = {"abs": float, "rel": float}`` for the status page's verdict.
+  argument when the figure can be drawn into the caller's axes; then ``ax`` is honoured), and,
+  only as a stated exception to the status page's one rule (:func:`agrees`), ``TOLERANCE =
+  {"abs": float, "rel": float, "reason": str}``; the reason is printed beside every row it decides.
 
 Chapters call :func:`run_experiment` (at :func:`book_scale`), so the book and the
 ``reproduce`` command compute the same numbers with the same code. When the
@@ -56,7 +57,27 @@ FIGURES: dict[str, str] = {
 #: experiment ids, in the order of the paper
 IDS: tuple[str, ...] = tuple(FIGURES)
 
-DEFAULT_TOLERANCE = {"abs": 0.05, "rel": 0.1}
+#: The status page's one rule (:func:`agrees`): an absolute/relative band for paper values of
+#: magnitude >= ``small``, a factor band on the log scale below it, a resolution for read-off zeros.
+VERDICT_RULE = {"small": 0.1, "abs": 0.05, "rel": 0.1, "log10": 0.3, "zero": 0.01}
+
+
+def agrees(paper: float, ours: float | None, rule: dict[str, float] = VERDICT_RULE) -> bool:
+    """Whether a book value agrees with the paper's under the status page's rule (scale-respecting).
+
+    * ``|paper| >= small``: ``|ours - paper| <= max(abs, rel * |paper|)``;
+    * ``0 < |paper| < small``: same sign and ``|log10(ours / paper)| <= log10`` (within a factor 2
+      for 0.3), so that 1 - corr values of size 0.005-0.1 are compared relative to their size;
+    * ``paper == 0`` (a value read off as zero): ``|ours| < zero``.
+    A missing or NaN book value never agrees.
+    """
+    if ours is None or math.isnan(ours):
+        return False
+    if abs(paper) >= rule["small"]:
+        return abs(ours - paper) <= max(rule["abs"], rule["rel"] * abs(paper))
+    if paper == 0:
+        return abs(ours) < rule["zero"]
+    return ours * paper > 0 and abs(math.log10(ours / paper)) <= rule["log10"]
 
 
 def book_scale() -> str:
@@ -148,17 +169,21 @@ def _lookup(tree: Any, path: tuple[str, ...]) -> float | None:
 
 
 def compare_with_paper(exp_id: str, entry: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per value the paper reports: path, paper value, our value, and whether they agree.
-
-    Two numbers agree when ``|ours - paper| ≤ max(abs, rel * |paper|)`` with the experiment's
-    ``TOLERANCE`` (default: 0.05 absolute or 10% relative), a band that covers trial-to-trial
-    noise at the paper's trial counts and the precision of values read off the paper's plots.
+    """One row per value the paper reports: path, paper value, our value, whether they agree
+    (:func:`agrees`) and ``exception`` (None, or the reason of the experiment's own ``TOLERANCE``,
+    which then decides with the band ``|ours - paper| <= max(abs, rel * |paper|)``).
     """
-    tol = {**DEFAULT_TOLERANCE, **getattr(get_experiment(exp_id), "TOLERANCE", {})}
+    tol = getattr(get_experiment(exp_id), "TOLERANCE", None)
+    if tol is not None and not str(tol.get("reason", "")).strip():
+        raise ValueError(f"{exp_id}.TOLERANCE overrides the status page's rule but gives no 'reason'")
     rows = []
     for path, paper_value in _leaves(entry.get("paper", {})):
         ours = _lookup(entry.get("results", {}), path)
-        agrees = (ours is not None and not math.isnan(ours)
+        if tol is None:
+            ok = agrees(paper_value, ours)
+        else:
+            ok = (ours is not None and not math.isnan(ours)
                   and abs(ours - paper_value) <= max(tol["abs"], tol["rel"] * abs(paper_value)))
-        rows.append({"path": "/".join(path), "paper": paper_value, "ours": ours, "agrees": agrees})
+        rows.append({"path": "/".join(path), "paper": paper_value, "ours": ours, "agrees": ok,
+                     "exception": None if tol is None else tol["reason"]})
     return rows

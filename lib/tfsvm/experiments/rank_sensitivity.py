@@ -48,8 +48,6 @@ PAPER: dict[str, dict[str, float]] = {
     setting_key(n, T): {str(m): _FLOOR for m in range(m0, 11)}
     for (n, T), m0 in (((5, 5), 3), ((5, 10), 3), ((5, 15), 3), ((10, 5), 5), ((15, 5), 6))
 }
-#: the floor is a finite-iteration effect: it depends on the number of steps and the init
-TOLERANCE = {"abs": 2e-3, "rel": 0.0}
 
 
 def initial_factors(trials: int, d: int, m_max: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
