@@ -45,3 +45,10 @@ def test_bad_input_is_named():
         classical.logistic_gd(P, 2 * y, lr=1.0, steps=5, record=[5])
     with pytest.raises(OptionError, match="record"):
         classical.logistic_gd(P, y, lr=1.0, steps=5, record=[6])
+
+
+def test_direction_error_is_zero_for_parallel_vectors_and_names_zero_input():
+    err = classical.direction_error(np.array([[2.0, 0.0], [0.0, 1.0]]), np.array([1.0, 0.0]))
+    np.testing.assert_allclose(err, [0.0, np.sqrt(2.0)], atol=1e-15)
+    with pytest.raises(OptionError, match="nonzero"):
+        classical.direction_error(np.zeros((1, 2)), np.array([1.0, 0.0]))
