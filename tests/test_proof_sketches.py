@@ -75,10 +75,18 @@ class _Tree(HTMLParser):
         self._stack[-1].children.append(data)
 
 
-def _parse(path: Path) -> _Node:
+def _parse(html: str) -> _Node:
     tree = _Tree()
-    tree.feed(path.read_text(encoding="utf-8"))
+    tree.feed(html)
     return tree.root
+
+
+def _glued_numbers(block: _Node) -> list[str]:
+    """The glued texts inside the prf:proof of a sketch block that read as numbers."""
+    proof = next((n for n in block.iter() if n.tag == "div" and "proof" in n.classes), None)
+    assert proof is not None, "the sketch holds no sphinx-proof prf:proof block"
+    glued = [n.text().strip() for n in proof.iter() if n.tag == "span" and "pasted-text" in n.classes]
+    return [g for g in glued if NUMBER.match(g)]
 
 
 def _sketch(root: _Node, result: str) -> _Node:
@@ -99,7 +107,8 @@ def _section_of(root: _Node, node: _Node) -> _Node:
 
 @pytest.fixture(scope="module")
 def pages(built_site: Path) -> dict[str, _Node]:
-    return {page: _parse(built_site / page) for page in {p for p, _ in SKETCHES.values()} | {BACKGROUND}}
+    return {page: _parse((built_site / page).read_text(encoding="utf-8"))
+            for page in {p for p, _ in SKETCHES.values()} | {BACKGROUND}}
 
 
 @pytest.mark.parametrize("result", list(SKETCHES))
@@ -109,7 +118,7 @@ def test_sketch_is_a_collapsible_proof_under_the_statement(pages, result):
     block = _sketch(root, result)
     proofs = [n for n in block.iter() if n.tag == "div" and "proof" in n.classes]
     assert proofs, f"the sketch of {result} holds no sphinx-proof prf:proof block"
-    statements = [n for n in root.iter() if n.attrs.get("id") == label]
+    statements = [n for n in root.iter() if n.tag == "div" and n.attrs.get("id") == label]
     assert len(statements) == 1, f"statement {label} not found on {page}"
     statement = statements[0]
     assert statement.position < block.position, f"the sketch of {result} comes before its statement"
@@ -125,10 +134,17 @@ def test_sketch_is_a_collapsible_proof_under_the_statement(pages, result):
 def test_sketch_contains_a_glued_number(pages, result):
     page, _ = SKETCHES[result]
     block = _sketch(pages[page], result)
-    proof = next(n for n in block.iter() if n.tag == "div" and "proof" in n.classes)
-    glued = [n.text().strip() for n in proof.iter() if n.tag == "span" and "pasted-text" in n.classes]
-    numbers = [g for g in glued if NUMBER.match(g)]
-    assert numbers, f"the proof sketch of {result} has no glued number (glued texts: {glued})"
+    assert _glued_numbers(block), f"the proof sketch of {result} has no glued number"
+
+
+def test_a_typed_number_is_not_a_glued_number():
+    """The check can fail: a number written into the Markdown renders without the glue span."""
+    html = ('<section><div class="dropdown admonition"><p class="admonition-title">Proof sketch (X)</p>'
+            '<div class="proof admonition"><p>Proof. The rank is 9 and <span class="pasted-text">True</span>.'
+            '</p></div></div></section>')
+    assert _glued_numbers(_sketch(_parse(html), "X")) == []
+    glued = html.replace("rank is 9", 'rank is <span class="pasted-text">9</span>')
+    assert _glued_numbers(_sketch(_parse(glued), "X")) == ["9"]
 
 
 def test_background_chapter_has_exercises_with_solutions(pages):
