@@ -153,3 +153,22 @@ def test_background_chapter_has_exercises_with_solutions(pages):
     solutions = [n for n in root.iter() if n.tag == "div" and "solution" in n.classes]
     assert len(exercises) >= 3, f"the background chapter has {len(exercises)} exercises; expected at least 3"
     assert len(solutions) == len(exercises), "every background exercise needs a solution"
+
+
+@pytest.mark.parametrize("page", sorted({p for p, _ in SKETCHES.values()}))
+def test_sketches_stay_closed_until_the_reader_opens_them(browser, site_url, page):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.goto(f"{site_url}/{page}", wait_until="load")
+    sketches = tab.locator("div.dropdown.admonition").filter(
+        has=tab.locator("p.admonition-title", has_text="Proof sketch"))
+    assert sketches.count() == sum(p == page for p, _ in SKETCHES.values())
+    for k in range(sketches.count()):
+        body = sketches.nth(k).locator("div.proof")
+        assert not body.is_visible(), f"{page}: proof sketch {k} is open before the reader clicks"
+        sketches.nth(k).locator("button.toggle-button").click()
+        body.wait_for(state="visible", timeout=5_000)
+    context.close()
+    assert not errors, f"{page}: script errors {errors}"
