@@ -310,11 +310,25 @@ def plot(results: dict[str, Any], ax=None):
 
 
 def plot_threshold(results: dict[str, Any], ax=None):
-    """Figure 11(b): mean final 1 − corr(W, W^SVMeq) over instances with largest masked prob < Γ."""
+    """Figure 11: (a) the W^SVMeq curves of Figure 8 for every d in one panel; (b) mean final
+    1 − corr(W, W^SVMeq) over instances with largest masked probability < Γ.
+
+    ``ax``: a pair of axes for (a) and (b) (default: a new figure).
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(constrained_layout=True)
+        _, ax = plt.subplots(1, 2, figsize=(10.0, 3.6), constrained_layout=True)
+    ax_a, ax = ax
+    for d in results["ds"]:
+        r = results[str(d)]
+        ax_a.plot(r["steps"], r["curves"]["svmeq"], "-", label=f"$d={d}$")
+    ax_a.set_yscale("log")
+    ax_a.set_xlabel("iteration $k$")
+    ax_a.set_ylabel(r"$1-\mathrm{corr}(W(k),W^{\mathrm{SVMeq}})$")
+    ax_a.set_title("(a)")
+    ax_a.legend()
+    ax.set_title("(b)")
     for d in results["ds"]:
         th = results[str(d)]["threshold"]
         pts = [(g, s) for g, s in zip(th["gammas"], th["svmeq"]) if s is not None]
