@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfsvm import data, tokens
+from tfsvm import data, metrics, tokens
 from tfsvm.experiments import local_convergence as lc
 from tfsvm.experiments import run_experiment
 
@@ -49,3 +49,26 @@ def test_theorem9_local_regularization_path_converges_to_the_local_svm_direction
     assert np.all(path["cone_value"] >= 0.01 - 1e-9)
     assert np.all(np.diff(path["misalign"]) < 0)
     assert path["misalign"][-1] < 1e-6
+
+
+def test_cone_samples_lie_in_the_cone_of_eq4():
+    V = np.random.default_rng(1).standard_normal((4, 4))
+    W = lc.cone_samples(V, mu=0.05, R=3.0, count=200, seed=0)
+    c = metrics.corr(W, V)
+    norms = np.linalg.norm(W, axis=(-2, -1))
+    assert np.all(c >= 0.95 - 1e-12) and np.all(c <= 1 + 1e-12)
+    assert np.all(norms >= 3.0 - 1e-12) and np.all(norms <= 6.0 + 1e-12)
+    assert tokens.in_cone(W, V, 0.05, 3.0).all()
+
+
+def test_theorem7_t1_and_t2_on_the_cone_example():
+    inst, alpha = lc.cone_example()
+    assert tokens.is_locally_optimal(inst.X, inst.Z, inst.scores, alpha).locally_optimal
+    assert not np.array_equal(alpha, inst.opt)
+    cos = lc.t1_gradient_cosines(inst, alpha, [1e-3, 1e-2, 0.3], R=20, count=100, seed=0)
+    assert max(cos["max_cos"][:2]) < 0          # (T1): no sample of the narrow cones is stationary
+    assert cos["max_cos"][2] > cos["max_cos"][1]  # the margin shrinks toward a wider cone's edge
+    run = lc.gd_from_cone(inst, alpha, 0.01, R=20, starts=4, steps=1000, lr=0.1, seed=0)
+    assert run["selects_alpha"].all()            # (T2): every start keeps alpha ...
+    assert np.all(run["corr"][:, -1] > 0.995)    # ... and turns toward W_alpha^mm
+    assert np.all(run["corr"][:, -1] > run["corr"][:, 0])

@@ -74,3 +74,31 @@ def test_multi_input_p_svm_certificate():
     res = svm.p_svm(D.keys, D.opt, full_output=True)
     assert res.kkt_residual < 1e-9
     assert np.min(res.margins) >= 1 - 1e-9
+
+
+def test_local_paths_end_only_at_locally_optimal_directions():
+    """B's Theorem 4 as cited by A, on the four-token example: only the locally-optimal path reaches its SVM."""
+    from tfsvm.experiments import prompt_single_input as ps
+
+    eps_values = [0.01, 0.1]
+    limits = ps.local_path_limits(ps.theorem4_example(), eps_values, radii=[10, 100])
+    assert [e["locally_optimal"] for e in limits] == [True, False, False, False]
+    assert max(limits[0]["misalign"]) < 1e-8
+    for e in limits[1:3]:
+        assert all(m > 1e-6 for m in e["misalign"])          # stops short of W_alpha^mm ...
+        assert e["misalign"][0] < e["misalign"][1]            # ... by more for a wider margin eps
+        assert np.allclose(e["cone_value"], eps_values, rtol=1e-4)  # pinned to the cone's edge
+    assert limits[3]["cone_empty"] and "misalign" not in limits[3]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_w_svm_of_a_fixed_query_is_the_lifted_p_svm(seed):
+    from tfsvm import data
+    from tfsvm.experiments import prompt_single_input as ps
+
+    D = data.unit_sphere_data(3, 4, 10, seed=seed)  # d >= n(T - 1): the shared-query SVM is feasible
+    p = np.random.default_rng(seed).standard_normal(10)
+    r = ps.fixed_query_w_svm(D.X, p, D.opt)
+    assert r["max_abs_diff"] < 1e-8
+    assert r["rank"] == 1
+    assert np.isclose(r["norm_att"], r["norm_lift"], rtol=1e-8)

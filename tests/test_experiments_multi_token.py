@@ -40,6 +40,15 @@ def test_lambda_head_smoke_results_have_the_documented_shape():
     assert set(res["svmeq"]) == set(res["gensvm"]) == {str(l) for l in rec.config["corr_lambdas"]}
     assert res["tau"]["instances"] == rec.config["tau_trials"] * len(rec.config["taus"])
     assert 0 <= res["count_agreement"] <= 1
+    # Figure 9(c): groups by number of selected tokens, covering the runs of every lambda
+    assert res["by_count"] and all(1 <= int(k) <= rec.config["T"] for k in res["by_count"])
+    for group in res["by_count"].values():
+        assert group["kept"] >= 1 and len(group["svmeq"]) == len(res["steps"])
+        assert group["svmeq_final"] == group["svmeq"][-1]
+    assert sum(g["kept"] for g in res["by_count"].values()) >= max(res["kept"].values())
+    # Figure 12(a): one lambda per instance, inside the interval of condition (8)
+    assert [len(lam) for lam in res["tau"]["lambdas"]] == [rec.config["tau_trials"]] * len(rec.config["taus"])
+    assert all(l > 0 for lam in res["tau"]["lambdas"] for l in lam)
     assert lambda_head.plot(res) is not None
     assert lambda_head.plot_tau(res) is not None
 

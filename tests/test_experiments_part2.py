@@ -69,3 +69,65 @@ def test_experiments_are_deterministic_given_the_seed():
     a = run_experiment("global_probability", scale="smoke", seed=3, ds=[5], pairs=[[5, 5]])
     b = run_experiment("global_probability", scale="smoke", seed=3, ds=[5], pairs=[[5, 5]])
     assert a.results == b.results
+
+
+# --------------------------------------------------------------------------- labelling protocols (Figs 2, 5)
+
+
+def _protocol_instance(seed: int = 4):
+    """A batch of small instances (n = 1, T = 4, d = 3) on which every selection is feasible."""
+    from tfsvm import data
+
+    return data.unit_sphere_data(1, 4, 3, seed=seed, trials=40, gap=0.1)
+
+
+def test_direction_rule_labels_by_the_direction_approached():
+    from tfsvm import data, svm, tokens
+    from tfsvm.experiments import convergence_protocols as cp
+
+    inst = _protocol_instance()
+    B = inst.trials
+    opt = inst.opt
+    W_opt, feasible = svm.att_svm_batch(inst.X, inst.Z, opt)
+    assert feasible.all()
+    # runs sitting exactly on W^mm of opt are global; the same selections with a random direction are not
+    assert (cp.direction_labels(inst, W_opt, opt, "W", 0.99) == "global").all()
+    W_rand = np.random.default_rng(0).standard_normal(W_opt.shape)
+    labels = cp.direction_labels(inst, W_rand, opt, "W", 0.99)
+    corr = np.einsum("bij,bij->b", W_rand, W_opt) / np.linalg.norm(W_rand, axis=(1, 2)) / np.linalg.norm(W_opt, axis=(1, 2))
+    assert np.array_equal(labels == "global", corr >= 0.99)
+    # a locally-optimal alpha != opt, approached along its own SVM direction, is local
+    found = []
+    for t in range(inst.T):
+        alpha = np.full((B, 1), t)
+        test = tokens.locally_optimal_batch(inst.X, inst.Z, inst.scores, alpha)
+        found += [(b, t, test.W[b]) for b in np.flatnonzero(test.locally_optimal & (alpha[:, 0] != opt[:, 0]))]
+    assert found, "no locally-optimal non-optimal selection in 40 instances"
+    b, t, W_alpha = found[0]
+    one = data.AttentionData(inst.X[b:b + 1], inst.Z[b:b + 1], inst.Y[b:b + 1], inst.v[b:b + 1])
+    assert cp.direction_labels(one, W_alpha[None], np.array([[t]]), "W", 0.99).tolist() == ["local"]
+    # ... and the nuclear-norm target is used for (K,Q): W_alpha^mm (Frobenius) need not reach 0.99 with it
+    W_nuc = svm.att_svm(one.X[0], one.Z[0], np.array([t]), norm="nuc")
+    assert cp.direction_labels(one, W_nuc[None], np.array([[t]]), "KQ", 0.99).tolist() == ["local"]
+
+
+def test_protocols_at_smoke_scale_share_the_instances_of_figure5():
+    rec = run_experiment("convergence_protocols", scale="smoke")
+    conv = run_experiment("convergence_types", scale="smoke", ds=rec.config["ds"],
+                          trials=rec.config["trials"],
+                          steps=rec.config["steps"][1], b1_nuc_trials=1)
+    names = get_experiment("convergence_protocols").protocol_names(rec.results)
+    assert len(names) == 6 and names[0].startswith("argmax") and names[-1].startswith("direction")
+    k = rec.config["steps"][1]
+    for param in ("W", "KQ"):
+        for d, cell in rec.results[param].items():
+            assert 0.0 <= cell["opt_feasible"] <= 1.0
+            for name in names:
+                bars = cell[name]
+                assert bars["global"] <= bars["local"] and np.isclose(bars["local"] + bars["not_local"], 1.0)
+            # same instances, seeds and steps as convergence_types: the argmax rule gives its bars
+            assert cell[f"argmax@{k}"]["global"] == conv.results[param][d]["global"]
+            assert cell[f"argmax@{k}"]["local"] == conv.results[param][d]["local"]
+            # a run cannot approach the direction of an infeasible SVM
+            assert cell[f"direction@{k}"]["global"] <= cell["opt_feasible"] + 1e-12
+    assert get_experiment("convergence_protocols").plot(rec.results) is not None

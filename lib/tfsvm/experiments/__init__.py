@@ -43,6 +43,7 @@ FIGURES: dict[str, str] = {
     "gd_paths_2d": "A, Figure 1: 2-D gradient-descent paths vs. SVM directions",
     "rank": "A, Figure 4: rank of the Frobenius and nuclear SVM solutions",
     "convergence_types": "A, Figures 2 and 5: global / local / not-local convergence vs. d",
+    "convergence_protocols": "A, Figures 2 and 5 at d ≤ 5: every candidate labelling protocol",
     "global_probability": "A, Figure 6: probability of global convergence vs. d",
     "local_convergence": "A, Figure 7: local convergence of W and (K,Q)",
     "multi_token": "A, Figures 8 and 11: nonlinear head, SVM-equivalence",
@@ -127,6 +128,20 @@ def run_experiment(exp_id: str, scale: str | None = None, seed: int = 0, device:
     if record_dir and is_default_run:
         save_record(record, Path(record_dir))
     return record
+
+
+def recorded_or_run(exp_id: str) -> Record:
+    """This build's record of ``exp_id`` if a chapter has saved one to ``$TFSVM_RECORD_DIR``, else a default run.
+
+    Lets a later page (e.g. the notes page) show an experiment that a chapter ran, without running
+    it twice in one build; executed on its own, the page runs the experiment itself.
+    """
+    record_dir = os.environ.get("TFSVM_RECORD_DIR")
+    path = Path(record_dir) / f"{exp_id}.json" if record_dir else None
+    if path is None or not path.exists():
+        return run_experiment(exp_id)
+    entry = json.loads(path.read_text())
+    return Record(exp_id, entry["seconds"], entry["config"], entry["results"], entry.get("paper", {}))
 
 
 def save_record(record: Record, directory: Path) -> Path:

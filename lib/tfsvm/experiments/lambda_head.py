@@ -53,6 +53,8 @@ PAPER: dict[str, Any] = {
     "selected": {"0.0": 1.0, "2.0": 10.0},
     "svmeq": {"0.1": 0.009, "0.2": 0.016, "1.0": 0.023},
     "gensvm": {"0.1": 0.010, "0.2": 0.020, "1.0": 0.058},
+    "by_count": {"2": {"svmeq_final": 0.019}, "5": {"svmeq_final": 0.02, "gensvm_final": 0.032},
+                 "9": {"svmeq_final": 0.025, "gensvm_final": 0.075}},
 }
 
 
@@ -215,27 +217,38 @@ def _count_sweep(config: dict[str, Any], seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"lambdas": lams, "selected": {}, "oracle_selected": {}, "ambiguous": {},
                            "svmeq": {}, "gensvm": {}, "curves": {}, "kept": {},
                            "steps": [int(k) for k in steps[steps > 0]]}
+    by_count: dict[int, list[dict[str, np.ndarray]]] = {}
     for j, lam in enumerate(lams):
         block = slice(j * B, (j + 1) * B)
         ok = clean[block]
         out["selected"][str(lam)] = mean_or_none(gd_count[block])
         out["oracle_selected"][str(lam)] = float(np.mean(oracle_count[block]))
         out["ambiguous"][str(lam)] = int(np.sum(~ok))
-        if lam not in config["corr_lambdas"]:
-            continue
         mis = []
         for b in np.arange(block.start, block.stop)[ok]:
             if sets.masked[b].any():
                 m = _svm_misalignment(big.X[b], big.Z[b], W_path[b], probs[b], sets.selected[b])
                 if m is not None:
                     mis.append(m)
+                    by_count.setdefault(int(gd_count[b]), []).append(m)
+        if lam not in config["corr_lambdas"]:
+            continue
         out["kept"][str(lam)] = len(mis)
         if mis:
-            out["curves"][str(lam)] = {r: np.mean([m[r] for m in mis], axis=0).tolist() for r in ("svmeq", "gensvm")}
+            out["curves"][str(lam)] = _mean_curves(mis)
         for r in ("svmeq", "gensvm"):
             out[r][str(lam)] = mean_or_none([m[r][-1] for m in mis])
+    # Figure 9(c): the same curves grouped by the number of selected tokens, over every λ of the sweep
+    out["by_count"] = {str(k): {"kept": len(ms), **_mean_curves(ms), **{f"{r}_final": float(np.mean([m[r][-1] for m in ms]))
+                                                                       for r in ("svmeq", "gensvm")}}
+                       for k, ms in sorted(by_count.items())}
     out["count_agreement"] = float(np.mean(gd_count == oracle_count))
     return out
+
+
+def _mean_curves(mis: list[dict[str, np.ndarray]]) -> dict[str, list[float]]:
+    """Mean 1 − corr curves (``svmeq``, ``gensvm``) over instances."""
+    return {r: np.mean([m[r] for m in mis], axis=0).tolist() for r in ("svmeq", "gensvm")}
 
 
 def _tau_sweep(config: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -254,6 +267,7 @@ def _tau_sweep(config: dict[str, Any], seed: int) -> dict[str, Any]:
     return {
         "taus": list(taus),
         "lambda_mean": [float(np.mean(lam)) for _, lam in draws],
+        "lambdas": [lam.tolist() for _, lam in draws],
         "oracle_counts": [k.tolist() for k in oracle],
         "gd_counts": gd.tolist(),
         "instances": int(sum(len(k) for k in oracle)),
@@ -278,46 +292,91 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu", progress=Non
 
 
 def plot(results: dict[str, Any]):
-    """Figure 9: (a) selected tokens vs λ (GD and oracle); (b) 1 − corr curves for a few λ.
+    """Figure 9: (a) selected tokens vs λ (GD and oracle); (b) 1 − corr curves for a few λ;
+    (c) the same curves grouped by the number of selected tokens (Figure 9(c) shows 1, 2, 5, 9).
 
     A multi-panel figure of its own (no ``ax`` argument).
     """
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9.6, 3.8), constrained_layout=True)
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13.0, 3.8), constrained_layout=True)
     lams = results["lambdas"]
     a.plot(lams, [results["oracle_selected"][str(l)] for l in lams], "-", color="tab:gray", label="Lemma 6 oracle")
     a.plot(lams, [results["selected"][str(l)] for l in lams], "o", ms=4, color="tab:blue", label="gradient descent")
     a.set_xlabel(r"$\lambda$")
     a.set_ylabel("mean number of selected tokens")
+    a.set_title("(a)")
     a.legend()
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for c, (lam, cur) in zip(colors, results["curves"].items()):
-        b.plot(results["steps"], cur["svmeq"], "-", color=c, label=rf"$\lambda={lam}$")
-        b.plot(results["steps"], cur["gensvm"], ":", color=c)
-    b.set_yscale("log")
-    b.set_xlabel("iteration $k$")
-    b.set_ylabel(r"$1-\mathrm{corr}(W(k),\cdot)$")
-    b.legend(title=r"solid: $W^{\mathrm{SVMeq}}$, dotted: $W^{\mathrm{mm}}$", fontsize=7, title_fontsize=7)
+    _curve_panel(b, results["steps"], results["curves"], r"$\lambda={}$")
+    b.set_title("(b) by $\\lambda$")
+    groups = {k: v for k, v in results["by_count"].items() if k in _count_groups(results["by_count"])}
+    _curve_panel(c, results["steps"], groups, "{} selected")
+    c.set_ylim(bottom=1e-6)  # W^SVMeq is fitted to the last iterate: a curve may plunge at the last snapshot
+    c.set_title("(c) by number of selected tokens")
     return fig
 
 
-def plot_tau(results: dict[str, Any], ax=None):
-    """Figure 12: selected tokens against τ for instances satisfying condition (8)."""
-    _, ax = figure_and_axes(ax, width=5.5, height=3.6)
+def _count_groups(by_count: dict[str, Any]) -> list[str]:
+    """The groups Figure 9(c) shows (1, 2, 5, 9 selected tokens), else the four most populated ones."""
+    paper = [k for k in ("1", "2", "5", "9") if k in by_count]
+    if len(paper) >= 3:
+        return paper
+    return sorted(sorted(by_count, key=lambda k: -by_count[k]["kept"])[:4], key=int)
+
+
+def _curve_panel(ax, steps: list[int], curves: dict[str, dict[str, list[float]]], label: str) -> None:
+    """1 − corr with W^SVMeq (solid) and Gen-SVM's W^mm (dotted), one colour per group."""
+    import matplotlib.pyplot as plt
+
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for col, (key, cur) in zip(colors, curves.items()):
+        ax.plot(steps, cur["svmeq"], "-", color=col, label=label.format(key))
+        ax.plot(steps, cur["gensvm"], ":", color=col)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration $k$")
+    ax.set_ylabel(r"$1-\mathrm{corr}(W(k),\cdot)$")
+    ax.legend(title=r"solid: $W^{\mathrm{SVMeq}}$, dotted: $W^{\mathrm{mm}}$", fontsize=7, title_fontsize=7)
+
+
+def plot_tau(results: dict[str, Any]):
+    """Figure 12 for instances satisfying condition (8): (a) λ against τ; (b) selected tokens against τ
+    (oracle and GD); (c) distribution of the number of selected tokens for τ ∈ {3, 5, 7, 9}.
+
+    A multi-panel figure of its own (no ``ax`` argument).
+    """
+    import matplotlib.pyplot as plt
+
     tau = results["tau"]
     taus = np.asarray(tau["taus"])
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13.0, 3.6), constrained_layout=True)
     rng = np.random.default_rng(0)  # horizontal jitter only
+    for t, lam in zip(taus, tau["lambdas"]):
+        a.scatter(t - 0.1 + 0.2 * rng.random(len(lam)), lam, s=6, color="tab:gray", alpha=0.4)
+    a.plot(taus, tau["lambda_mean"], "o-", ms=3, color="tab:blue", label=r"mean $\lambda$")
+    a.set_xlabel(r"$\tau$ in condition (8)")
+    a.set_ylabel(r"$\lambda$ drawn in $(\gamma_1^{gap}, \tau\gamma_\tau^{gap}/2)$")
+    a.set_title("(a)")
+    a.legend(fontsize=8)
     for t, k in zip(taus, tau["oracle_counts"]):
-        ax.scatter(t - 0.15 + 0.1 * rng.random(len(k)), k, s=6, color="tab:gray", alpha=0.4)
+        b.scatter(t - 0.15 + 0.1 * rng.random(len(k)), k, s=6, color="tab:gray", alpha=0.4)
     for t, k in zip(taus, tau["gd_counts"]):
-        ax.scatter(t + 0.05 + 0.1 * rng.random(len(k)), k, s=6, color="tab:blue", alpha=0.6)
-    ax.plot(taus, [np.mean(k) for k in tau["oracle_counts"]], "-", color="tab:gray", label="oracle (mean)")
-    ax.plot(taus, [np.mean(k) if len(k) else np.nan for k in tau["gd_counts"]], "o-", ms=3, color="tab:blue",
-            label="gradient descent (mean)")
-    ax.plot(taus, taus, "--", color="k", lw=0.8, label=r"bounds $2$ and $\tau$")
-    ax.axhline(2, ls="--", color="k", lw=0.8)
-    ax.set_xlabel(r"$\tau$ in condition (8)")
-    ax.set_ylabel("number of selected tokens")
-    ax.legend(fontsize=8)
-    return ax.figure
+        b.scatter(t + 0.05 + 0.1 * rng.random(len(k)), k, s=6, color="tab:blue", alpha=0.6)
+    b.plot(taus, [np.mean(k) for k in tau["oracle_counts"]], "-", color="tab:gray", label="oracle (mean)")
+    b.plot(taus, [np.mean(k) if len(k) else np.nan for k in tau["gd_counts"]], "o-", ms=3, color="tab:blue",
+           label="gradient descent (mean)")
+    b.plot(taus, taus, "--", color="k", lw=0.8, label=r"bounds $2$ and $\tau$")
+    b.axhline(2, ls="--", color="k", lw=0.8)
+    b.set_xlabel(r"$\tau$ in condition (8)")
+    b.set_ylabel("number of selected tokens")
+    b.set_title("(b)")
+    b.legend(fontsize=8)
+    shown = [t for t in (3, 5, 7, 9) if t in taus]
+    edges = np.arange(0.5, max(taus) + 1.5)
+    for j, t in enumerate(shown):
+        counts = tau["oracle_counts"][list(taus).index(t)]
+        c.hist(counts, bins=edges, histtype="step", lw=1.5, color=f"C{j}", density=True, label=rf"$\tau={t}$")
+    c.set_xlabel("number of selected tokens (oracle)")
+    c.set_ylabel("fraction of instances")
+    c.set_title("(c)")
+    c.legend(fontsize=8)
+    return fig

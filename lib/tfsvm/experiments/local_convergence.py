@@ -19,9 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import checks, data, metrics, svm, tokens, training
-from ..plotting import PARAM_COLORS, PARAM_LABELS, figure_and_axes
-from ._common import PARAMS
+from .. import checks, data, gradients, metrics, svm, tokens, training
+from ..plotting import PARAM_COLORS, PARAM_LABELS, figure_and_axes, new_figure
+from ._common import PARAMS, tile_trials
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": {"n": 6, "T": 8, "d": 10, "trials": 3, "steps": 100, "lr": 0.1, "record_every": 10},
@@ -212,3 +212,88 @@ def lemma5_agreement(n: int, T: int, d: int, trials: int, seed: int, eps: float 
     disagree = v[:, 0] != v[:, 1]
     return {"checked": int(len(v)), "locally_optimal": int(v[:, 0].sum()), "agree": float(np.mean(~disagree)),
             "disagree_empty_support": int(np.sum(disagree & v[:, 2])), "disagree": int(disagree.sum())}
+
+
+# --------------------------------------------------------------------------- (T1) and (T2) of Theorem 7 probed in the cone
+
+
+def cone_samples(V: np.ndarray, mu: float, R: float, count: int, seed: int) -> np.ndarray:
+    """``count`` random matrices of C_{μ,R}(V) (eq. (4) of A), shape (count, *V.shape):
+    correlation with V uniform in [1 − μ, 1], norm uniform in [R, 2R]."""
+    rng = np.random.default_rng(seed)
+    return _with_correlation(V, rng.uniform(1.0 - mu, 1.0, count), rng.uniform(R, 2.0 * R, count), rng)
+
+
+def _with_correlation(V: np.ndarray, c: np.ndarray, radius: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Matrices with corr(W_b, V) = c_b and ‖W_b‖_F = radius_b, tilted from V in uniformly random directions."""
+    Vh = V / np.linalg.norm(V)
+    U = rng.standard_normal((len(c), *V.shape))
+    U -= np.einsum("bij,ij->b", U, Vh)[:, None, None] * Vh
+    U /= np.linalg.norm(U, axis=(-2, -1), keepdims=True)
+    c, radius = c[:, None, None], radius[:, None, None]
+    return radius * (c * Vh + np.sqrt(1.0 - c**2) * U)
+
+
+def t1_gradient_cosines(inst: data.AttentionData, alpha: np.ndarray, mus: list[float], R: float, count: int,
+                        seed: int) -> dict[str, Any]:
+    """(T1) of Theorem 7 probed: cos(∇L(W), W_α^mm) on ``count`` samples of C_{μ,R}(W_α^mm) for each μ.
+
+    A negative cosine on every sample means −∇L(W) has a positive component along W_α^mm, so no
+    sample is a stationary point and a gradient step moves toward the direction W_α^mm. The
+    gradient is the scale-free closed form (:func:`tfsvm.gradients.grad_W` with ``scaled=True``),
+    so saturated samples do not underflow to 0. Returns ``mu``, ``max_cos`` (the largest cosine
+    over the samples of each μ) and ``W_mm``.
+    """
+    W_mm = svm.att_svm(inst.X, inst.Z, alpha)
+    max_cos = []
+    for j, mu in enumerate(mus):
+        W = cone_samples(W_mm, mu, R, count, seed + j)
+        rep = tile_trials(inst, count)
+        G, _ = gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, W, scaled=True)
+        max_cos.append(float(np.max(metrics.corr(G, W_mm))))
+    return {"mu": list(mus), "max_cos": max_cos, "W_mm": W_mm}
+
+
+def gd_from_cone(inst: data.AttentionData, alpha: np.ndarray, mu: float, R: float, starts: int, steps: int,
+                 lr: float, seed: int) -> dict[str, Any]:
+    """(T2) of Theorem 7: normalized GD from ``starts`` points of C_{μ,R}(W_α^mm) at correlation exactly 1 − μ.
+
+    Returns the recorded ``steps``, ``corr`` (starts, R) = corr(W(k), W_α^mm), ``norm`` (starts, R)
+    and ``selects_alpha`` (starts,) = the final argmax equals α in every sequence.
+    """
+    W_mm = svm.att_svm(inst.X, inst.Z, alpha)
+    W0 = _with_correlation(W_mm, np.full(starts, 1.0 - mu), np.full(starts, float(R)), np.random.default_rng(seed))
+    rep = tile_trials(inst, starts)
+    record = np.unique(np.concatenate([[0], np.geomspace(1, steps, 60).astype(np.int64)]))
+    res = training.train(rep, param="W", steps=steps, lr=lr, normalized=True, init=W0, record=record)
+    Wk = np.swapaxes(res.W, 0, 1)
+    return {"steps": res.steps.tolist(), "corr": np.asarray(metrics.corr(Wk, W_mm)),
+            "norm": np.linalg.norm(Wk, axis=(-2, -1)),
+            "selects_alpha": np.all(res.selected == alpha, axis=-1)}
+
+
+def cone_example() -> tuple[data.AttentionData, np.ndarray]:
+    """A random instance (n = 3, T = 4, d = 4, seed 0) and a locally-optimal selection α ≠ opt of it."""
+    inst = data.unit_sphere_data(3, 4, 4, seed=0)
+    alpha = np.array([1, 2, 2])
+    return inst, alpha
+
+
+def plot_cone_probe(cosines: dict[float, dict[str, Any]], runs: dict[float, dict[str, Any]]):
+    """Left: largest cos(∇L(W), W_α^mm) over samples of C_{μ,R} against μ, one curve per R (T1).
+    Right: corr(W(k), W_α^mm) of GD started at correlation 1 − μ, one colour per μ (T2)."""
+    fig, (a0, a1) = new_figure(ncols=2, width=10.0, height=3.6)
+    for j, (R, r) in enumerate(cosines.items()):
+        a0.semilogx(r["mu"], r["max_cos"], "o-", ms=3, color=f"C{j}", label=f"$R = {R:g}$")
+    a0.axhline(0.0, color="k", lw=0.8)
+    a0.set_xlabel(r"cone width $\mu$")
+    a0.set_ylabel(r"largest $\cos(\nabla\mathcal{L}(W), W^{\mathrm{mm}}_\alpha)$")
+    a0.legend()
+    for j, (mu, g) in enumerate(runs.items()):
+        steps = np.asarray(g["steps"])
+        a1.semilogx(steps[1:], np.asarray(g["corr"])[:, 1:].T, color=f"C{j + 3}", lw=0.8)
+        a1.plot([], [], color=f"C{j + 3}", label=rf"start at $1-\mu$, $\mu = {mu:g}$")
+    a1.set_xlabel("iteration $k$")
+    a1.set_ylabel(r"$\mathrm{corr}(W(k), W^{\mathrm{mm}}_\alpha)$")
+    a1.legend(fontsize=8)
+    return fig

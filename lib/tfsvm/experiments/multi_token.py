@@ -311,8 +311,21 @@ def plot(results: dict[str, Any]):
 
 
 def plot_threshold(results: dict[str, Any], ax=None):
-    """Figure 11(b): mean final 1 − corr(W, W^SVMeq) over instances with largest masked prob < Γ."""
-    _, ax = figure_and_axes(ax)
+    """Figure 11: (a) the W^SVMeq curves of Figure 8 for every d in one panel; (b) mean final
+    1 − corr(W, W^SVMeq) over instances with largest masked probability < Γ.
+
+    ``ax``: a pair of axes for (a) and (b) (default: a new figure).
+    """
+    _, (ax_a, ax) = figure_and_axes(ax, ncols=2, width=10.0, height=3.6)
+    for d in results["ds"]:
+        r = results[str(d)]
+        ax_a.plot(r["steps"], r["curves"]["svmeq"], "-", label=f"$d={d}$")
+    ax_a.set_yscale("log")
+    ax_a.set_xlabel("iteration $k$")
+    ax_a.set_ylabel(r"$1-\mathrm{corr}(W(k),W^{\mathrm{SVMeq}})$")
+    ax_a.set_title("(a)")
+    ax_a.legend()
+    ax.set_title("(b)")
     for d in results["ds"]:
         th = results[str(d)]["threshold"]
         pts = [(g, s) for g, s in zip(th["gammas"], th["svmeq"]) if s is not None]

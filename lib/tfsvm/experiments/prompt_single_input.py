@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import svm, training
+from .. import data, svm, tokens, training
 from ..metrics import corr
 from ..data import PromptData, prompt_single_input_data
 from ..plotting import CONVERGENCE_COLORS, new_figure
@@ -144,3 +144,58 @@ def plot(results: dict[str, Any]):
         ax_.set_ylabel("$p_2$")
         ax_.legend(loc="upper right")
     return fig
+
+
+# --------------------------------------------------------------------------- B's Theorem 4 and the W-SVM of a fixed query
+
+
+def theorem4_example() -> data.AttentionData:
+    """B's one-query model in A's form (n = 1, T = 4, d = 2, query z = e₁, so W e₁ plays B's p).
+
+    Keys (−0.1, 1), (1, 0), (0.8, −0.2018…), (0, 0) with head v = (0.9, 1.09), so the scores are
+    (1, 0.9, 0.5, 0). Token 1 is optimal. Tokens 2 and 3 are feasible selections whose SVMs have a
+    higher-scoring support index (not locally optimal); token 4 scores lowest (its cone_ε is empty).
+    """
+    X = np.array([[[-0.1, 1.0], [1.0, 0.0], [0.8, (0.5 - 0.72) / 1.09], [0.0, 0.0]]])
+    return data.AttentionData(X, np.array([[1.0, 0.0]]), np.ones(1), np.array([0.9, 1.09]))
+
+
+def local_path_limits(inst: data.AttentionData, eps_values: list[float], radii: list[float]) -> list[dict[str, Any]]:
+    """Where A's local regularization path (Theorem 9; :func:`local_convergence.local_path`) ends, per selection α.
+
+    For every single-token selection α of the one-query instance ``inst``: Definition 2's verdict,
+    and for each ε in ``eps_values`` the misalignment 1 − corr(W̄_R, W_α^mm) at the largest radius
+    and the cone value of W̄_R (eq. (5)); α whose cone_ε(α) is empty (no lower-scoring token) get
+    ``"cone_empty": True`` and no path.
+    """
+    from .local_convergence import local_path
+
+    out = []
+    for a in range(inst.T):
+        alpha = np.array([a])
+        entry: dict[str, Any] = {"alpha": a, "score": float(inst.scores[0, a]),
+                                 "locally_optimal": bool(tokens.is_locally_optimal(inst.X, inst.Z, inst.scores,
+                                                                                  alpha).locally_optimal),
+                                 "cone_empty": not bool(np.any(inst.scores[0] < inst.scores[0, a]))}
+        if not entry["cone_empty"]:
+            paths = [local_path(inst, alpha, radii, eps) for eps in eps_values]
+            entry["misalign"] = [float(p["misalign"][-1]) for p in paths]
+            entry["cone_value"] = [float(p["cone_value"][-1]) for p in paths]
+        out.append(entry)
+    return out
+
+
+def fixed_query_w_svm(X: np.ndarray, p: np.ndarray, alpha: np.ndarray) -> dict[str, float]:
+    """The book's derivation, checked: with every query equal to p, (Att-SVM) is B's p-SVM lifted to rank one.
+
+    The logits x_itᵀ W p depend on W only through u = W p, and the smallest ‖W‖_F with W p = u is
+    u pᵀ/‖p‖² (norm ‖u‖/‖p‖). So W^mm = u^mm pᵀ/‖p‖² with u^mm = B's p-SVM on the keys x_it (W = I).
+    Returns the largest entrywise difference between the two, both norms and the rank of W^mm.
+    """
+    n = X.shape[0]
+    W_att = svm.att_svm(X, np.repeat(p[None], n, axis=0), alpha)
+    u = svm.p_svm(X, alpha)
+    W_lift = np.outer(u, p) / (p @ p)
+    s = np.linalg.svd(W_att, compute_uv=False)
+    return {"max_abs_diff": float(np.max(np.abs(W_att - W_lift))), "norm_att": float(np.linalg.norm(W_att)),
+            "norm_lift": float(np.linalg.norm(u) / np.linalg.norm(p)), "rank": int(np.sum(s > 1e-8 * s[0]))}

@@ -29,11 +29,16 @@ from ..plotting import figure_and_axes, new_figure
 MODES = ("sequential", "causal")
 MODE_COLORS = {"sequential": "tab:blue", "causal": "tab:orange"}
 
+#: ``grid``: (n, T, d) cells of the Corollary-2 sweep (both masks, W and (K,Q)), ``grid_trials`` datasets each
 CONFIGS: dict[str, dict[str, Any]] = {
-    "smoke": {"n": 2, "T": 3, "d": 6, "trials": 2, "steps": 200, "lr": 0.1, "record_every": 20},
-    "book": {"n": 2, "T": 4, "d": 8, "trials": 10, "steps": 2000, "lr": 0.1, "record_every": 20},
-    "paper": {"n": 2, "T": 4, "d": 8, "trials": 40, "steps": 4000, "lr": 0.1, "record_every": 20},
+    "smoke": {"n": 2, "T": 3, "d": 6, "trials": 2, "steps": 200, "lr": 0.1, "record_every": 20,
+              "grid": [[2, 3, 6]], "grid_trials": 2},
+    "book": {"n": 2, "T": 4, "d": 8, "trials": 10, "steps": 2000, "lr": 0.1, "record_every": 20,
+             "grid": [[2, 4, 8], [3, 4, 12], [2, 6, 12]], "grid_trials": 12},
+    "paper": {"n": 2, "T": 4, "d": 8, "trials": 40, "steps": 4000, "lr": 0.1, "record_every": 20,
+              "grid": [[2, 4, 8], [3, 4, 12], [2, 6, 12]], "grid_trials": 40},
 }
+PARAMS = ("W", "KQ")
 
 #: the paper has no experiment for Section 7
 PAPER: dict[str, Any] = {}
@@ -48,9 +53,34 @@ def train_sequence(D: SequenceData, causal: bool, steps: int, lr: float, record_
                           device=device)
 
 
-def _solve(mode: str, X: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """W^mm of the sequential (11) or causal SVM for selection alpha (self-attention Z = X)."""
-    return (svm.causal_svm if mode == "causal" else svm.seq_svm)(X, X, alpha)
+def _solve(mode: str, X: np.ndarray, alpha: np.ndarray, norm: str = "fro") -> np.ndarray:
+    """W^mm (``norm="fro"``) or W⋆^mm (``"nuc"``) of the sequential (11) or causal SVM for selection alpha (Z = X)."""
+    return (svm.causal_svm if mode == "causal" else svm.seq_svm)(X, X, alpha, norm=norm)
+
+
+def grid_cell(n: int, T: int, d: int, trials: int, steps: int, lr: float, seed: int) -> dict[str, Any]:
+    """Corollary 2 of A for one (n, T, d): both masks, W and (K,Q), ``trials`` self-attention datasets.
+
+    Each run is normalized GD from W(0) = 0 (for (K,Q): Q(0) = 0, K(0) = 0.1·N(0, I)); α = the
+    token each query selects at the end. Returns ``[mode][param]`` = per-dataset correlations of
+    the final W (or K Qᵀ) with the Frobenius SVM (``corr_fro``) and the nuclear-norm SVM
+    (``corr_nuc``) of α, and the fraction of queries selecting their optimal token.
+    """
+    D = sequence_data(n, T, d, seed=seed, trials=trials)
+    out: dict[str, Any] = {}
+    for mode in MODES:
+        out[mode] = {}
+        for param in PARAMS:
+            tr = training.train(D, param=param, steps=steps, lr=lr, normalized=True, init="zero", mode=mode,
+                                record=[steps])
+            cell: dict[str, list[float]] = {"corr_fro": [], "corr_nuc": [], "frac_opt": []}
+            for b in range(trials):
+                Db, alpha = D.trial(b), tr.selected[b]
+                for norm in ("fro", "nuc"):
+                    cell[f"corr_{norm}"].append(float(metrics.corr(tr.W_final[b], _solve(mode, Db.X, alpha, norm))))
+                cell["frac_opt"].append(float(np.mean(alpha == Db.opt(causal=mode == "causal"))))
+            out[mode][param] = cell
+    return out
 
 
 def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
@@ -82,6 +112,9 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         if progress is not None:
             progress(m + 1, len(MODES) + 1)
     results["svm_compare"] = compare_svms(data)
+    results["grid"] = {f"n{n}_T{T}_d{d}": grid_cell(n, T, d, config["grid_trials"], config["steps"], config["lr"],
+                                                     seed + 1 + j)
+                       for j, (n, T, d) in enumerate(config["grid"])}
     if progress is not None:
         progress(len(MODES) + 1, len(MODES) + 1)
     return results
