@@ -9,6 +9,7 @@ import torch
 
 from tfsvm import gradients as G
 from tfsvm import svm, training
+from tfsvm.training import _common
 from tfsvm.attention import erm_loss
 from tfsvm.data import (
     gd_paths_2d_data,
@@ -160,7 +161,7 @@ def test_reduced_coordinates_equal_dense_loop(monkeypatch, param, init, ridge):
     b = unit_sphere_data(4, 5, 9, seed=5, trials=6)
     kw = dict(param=param, steps=100, init=init, seed=1, m=6, ridge=ridge, record="every 25")
     r = training.train(b, **kw)
-    monkeypatch.setattr(training, "_REDUCED_COORDINATES", False)
+    monkeypatch.setattr(training._engine, "_REDUCED_COORDINATES", False)
     g = training.train(b, **kw)
     for a, e in ((r.W, g.W), (r.K, g.K), (r.Q, g.Q)):
         if e is not None:
@@ -438,15 +439,15 @@ def test_gram_form_norm_falls_back_to_the_matrix_when_it_cancels():
     R = torch.tensor(np.stack([r, r])[None])
     Z = torch.tensor(np.stack([z, -z + delta])[None])
     true = np.linalg.norm(np.outer(r, delta)) ** 2
-    gram = training._dot(R, (Z @ Z.transpose(-1, -2)) @ R)
+    gram = _common._dot(R, (Z @ Z.transpose(-1, -2)) @ R)
     assert abs(gram.item() - true) > true  # the unguarded value is rounding noise
-    guarded = training._checked_sq_norm(gram, training._rows_scale2(R, training._dot(Z, Z)),
-                                        lambda: training._fro(R.transpose(-1, -2) @ Z) ** 2)
+    guarded = _common._checked_sq_norm(gram, _common._rows_scale2(R, _common._dot(Z, Z)),
+                                        lambda: _common._fro(R.transpose(-1, -2) @ Z) ** 2)
     assert guarded.item() == pytest.approx(true, rel=1e-6)
     # a well-conditioned Gram form is kept as is
     Z2 = torch.tensor(rng.standard_normal((1, 2, 6)))
-    ok = training._dot(R, (Z2 @ Z2.transpose(-1, -2)) @ R)
-    kept = training._checked_sq_norm(ok, training._rows_scale2(R, training._dot(Z2, Z2)),
+    ok = _common._dot(R, (Z2 @ Z2.transpose(-1, -2)) @ R)
+    kept = _common._checked_sq_norm(ok, _common._rows_scale2(R, _common._dot(Z2, Z2)),
                                      lambda: torch.full_like(ok, np.nan))
     assert torch.equal(kept, ok)
 
