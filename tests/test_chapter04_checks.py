@@ -46,7 +46,7 @@ def test_theorem6_gd_from_zero_converges_to_wmm_under_assumption_c():
     pool = data.unit_sphere_data(n=3, T=4, d=8, seed=5, trials=40, gap=0.1)
     holds = [tokens.assumption_c(pool.X[b], pool.Z[b], pool.Y[b], pool.v[b]).holds for b in range(pool.trials)]
     inst = pool.trial(int(np.flatnonzero(holds)[0]))
-    run = training.train(inst, param="W", steps=800, lr=0.1, normalized=True, init="zero")
+    run = training.train(inst, param="W", steps=800, lr=0.1, init="zero")
     assert metrics.one_minus_corr(run.W_final, svm.att_svm(inst.X, inst.Z, inst.opt)) < 1e-2
 
 

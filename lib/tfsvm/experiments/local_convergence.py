@@ -49,7 +49,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     results: dict[str, Any] = {k: {} for k in keys}
     curves: dict[str, Any] = {k: {} for k in keys[:3]}
     for j, param in enumerate(PARAMS):
-        res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"], normalized=True,
+        res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"],
                              init="default", seed=seed + 1, record=f"every {config['record_every']}", device=device)
         alpha = res.selected
         W_fro, _ = svm.att_svm_batch(inst.X, inst.Z, alpha)

@@ -43,7 +43,7 @@ def train_sequence(D: SequenceData, causal: bool, steps: int, lr: float, record_
                    device: str = "cpu") -> training.TrainResult:
     """Normalized GD ``W <- W - lr * g / ||g||_F`` from ``W(0) = 0`` on ``L_seq`` or ``L_csl`` (eq. (10), App. F),
     all trials of ``D`` in one batched run."""
-    return training.train(D, param="W", steps=steps, lr=lr, normalized=True, init="zero",
+    return training.train(D, param="W", steps=steps, lr=lr, init="zero",
                           mode="causal" if causal else "sequential", record=f"every {record_every}",
                           device=device)
 

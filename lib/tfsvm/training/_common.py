@@ -209,17 +209,55 @@ def _rows_scale2(R: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
     return _dot(R, R) * z2
 
 
-def _ridge_scales(M: torch.Tensor, nA: torch.Tensor, nX: torch.Tensor, n: int,
-                  ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """(a, b) with a·A + b·X = exp(−S)·(−(e^M/n)·A + 2λ·X), a positive multiple of a ridge
-    gradient, for A, X with Frobenius norms nA, nX (broadcasting with M), computed without
-    under/overflow (A = O(1) while M may be ≪ −700): S = max(M + log(nA/n), log(2λ·nX)), so the
-    larger of the two terms has norm 1."""
-    la = M + torch.log(nA) - math.log(n)
-    lb = torch.log(nX) + math.log(2 * ridge)
-    S = torch.maximum(la, lb)
+def ridge_gradient(G: torch.Tensor, log_scale: torch.Tensor, P: torch.Tensor,
+                   ridge: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(D, S) with e^S·D = e^{log_scale}·G + 2λ·P (λ = ``ridge``): the gradient of a factor P
+    of L(KQᵀ) + λ(‖K‖² + ‖Q‖²) from its scale-free loss part G, without under/overflow
+    (G = O(1) while log_scale may be ≪ −700): S = max(log_scale + log‖G‖, log(2λ‖P‖)), so the
+    larger of the two terms of D has norm 1. ``log_scale`` broadcasts against the per-trial norms
+    (…, 1, 1); with λ = 0 this is (G, log_scale)."""
+    if ridge == 0:
+        return G, log_scale
+    a, b, S = _ridge_coefficients(log_scale, _fro(G), _fro(P), ridge)
+    return (G * a).addcmul_(P, b), S
+
+
+def _ridge_coefficients(log_scale: torch.Tensor, nG: torch.Tensor, nP: torch.Tensor,
+                        ridge: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(a, b, S) with e^S·(a·G + b·P) = e^{log_scale}·G + 2λ·P for ‖G‖ = nG, ‖P‖ = nP
+    (:func:`ridge_gradient`; λ > 0)."""
+    S = torch.maximum(log_scale + torch.log(nG), torch.log(nP) + math.log(2 * ridge))
     S = torch.where(torch.isfinite(S), S, 0.0)
-    return -torch.exp(M - S) / n, 2 * ridge * torch.exp((-S).clamp(max=700.0))
+    return torch.exp(log_scale - S), 2 * ridge * torch.exp((-S).clamp(max=700.0)), S
+
+
+#: The update rules of normalised and plain GD (:func:`step_direction`).
+RULES = ("plain", "normalized", "normalized_eps")
+
+
+def step_scale(norm: torch.Tensor, log_scale: torch.Tensor | None, rule: str) -> torch.Tensor:
+    """c with step_direction = c·G, for a gradient e^{log_scale}·G whose scale-free part G has
+    norm ``norm`` (:func:`step_direction`; the fast engine uses it with norms from Gram matrices)."""
+    if rule == "normalized":  # the scale drops out
+        return torch.where(norm > 0, norm.reciprocal(), 0.0)
+    scale = torch.ones_like(norm) if log_scale is None else torch.exp(log_scale)
+    if rule == "plain":
+        return scale
+    return scale / (scale * norm + EPS)
+
+
+def step_direction(grad: torch.Tensor, rule: str, log_scale: torch.Tensor | None = None,
+                   dims: int | tuple[int, ...] = (-2, -1)) -> torch.Tensor:
+    """The update direction D of P ← P − η D for the gradient ∇ = e^{log_scale}·``grad``
+    (``log_scale`` None: ∇ = grad), per trial (norms over ``dims``; each factor separately):
+
+    * ``"plain"``: D = ∇ (GD);
+    * ``"normalized"``: D = ∇/‖∇‖ (normalised GD, App. F), computed from the scale-free ``grad``,
+      so it is exact even when ∇ underflows: every step has length η;
+    * ``"normalized_eps"``: D = ∇/(‖∇‖ + ε), ε the float64 machine epsilon, as the official code
+      does: once ‖∇‖ ≲ ε (a saturated softmax) the steps shrink like ‖∇‖/ε.
+    """
+    return grad * step_scale(torch.linalg.vector_norm(grad, dim=dims, keepdim=True), log_scale, rule)
 
 
 # ---------------------------------------------------------------------------------------
@@ -278,3 +316,27 @@ class TrainResult:
         )
 
 
+
+
+class Recorder:
+    """The records of a run: W(k), L(W(k)) and the mean max probability at the steps ``rec``
+    (torch, (R, B, …)), filled by the engines."""
+
+    def __init__(self, rec: np.ndarray, steps: int, B: int, d: int, device: torch.device):
+        self.wanted = np.zeros(steps + 1, dtype=bool)
+        self.wanted[rec] = True
+        self.W = torch.empty((len(rec), B, d, d), dtype=DTYPE, device=device)
+        self.loss = torch.empty((len(rec), B), dtype=DTYPE, device=device)
+        self.max_prob = torch.empty((len(rec), B), dtype=DTYPE, device=device)
+        self._j = 0
+
+    def wants(self, k: int) -> bool:
+        """Whether step k is recorded."""
+        return bool(self.wanted[k])
+
+    def add(self, W: torch.Tensor, loss: torch.Tensor, probs: torch.Tensor) -> None:
+        """Store W (B, d, d), the loss (B,) and max_t s (averaged over the outputs) of the next record."""
+        self.W[self._j] = W
+        self.loss[self._j] = loss
+        self.max_prob[self._j] = probs.amax(-1).flatten(1).mean(-1)
+        self._j += 1

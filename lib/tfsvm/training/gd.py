@@ -1,34 +1,166 @@
-"""(W-GD) and (KQ-GD) on the attention ERM, batched over trials (A §2, App. F)."""
+"""(W-GD) and (KQ-GD) on the attention ERM, batched over trials (A §2, App. F).
+
+:func:`reference_gd` is the iteration as the paper writes it (dense W, or K and Q, and the
+closed-form gradient (13)–(15)); :func:`train` checks and converts its input once, then runs one
+of three engines: ``"reference"`` (:func:`reference_gd`), ``"fast"`` (the same iterates,
+rearranged for speed: :mod:`tfsvm.training._engine`) or ``"autograd"`` (differentiating the
+model, for heads without a closed form).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
 from .._validation import check_count, check_nonnegative, check_option, check_positive
-from ..attention import DTYPE
+from ..attention import DTYPE, _logits, _masked, softmax_mix
 from ..data import AttentionData, SequenceData
 from ..errors import OptionError, ShapeError
-from ..gradients import LinearProblem
+from ..gradients import Forward, LinearProblem
+from ..heads import Head
 from ..losses import Loss, get_loss
-from ._common import (EPS, TrainResult, _check_seed, _cpu_settings, _device, _fro, _init_params, _resolve_head,
-                      parse_record)
-from ._engine import _closed_form_loop
+from ._common import (EPS, RULES, Recorder, TrainResult, _check_seed, _cpu_settings, _device, _init_params,
+                      _resolve_head, parse_record, ridge_gradient, step_direction)
+from ._engine import fast_gd
 
-# ---------------------------------------------------------------------------------------
-# train
-# ---------------------------------------------------------------------------------------
-
-
-def _normalize(g: torch.Tensor, eps: float) -> torch.Tensor:
-    return g / (_fro(g) + eps)
+#: The gradient engines of :func:`train`.
+ENGINES = ("auto", "reference", "fast", "autograd")
 
 
-def _normalize_exact(g: torch.Tensor) -> torch.Tensor:
-    n = _fro(g)
-    return torch.where(n > 0, g / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(g))
+class Iterate(NamedTuple):
+    """One iterate of :func:`reference_gd`: W(k) (B, d, d), the parameters (W,) or (K, Q), and the
+    forward quantities at W(k)."""
+
+    W: torch.Tensor
+    params: tuple[torch.Tensor, ...]
+    forward: Forward
+
+
+def reference_gd(problem: LinearProblem, params: tuple[torch.Tensor, ...], steps: int, lr: float,
+                 rule: str = "normalized", ridge: float = EPS) -> Iterator[Iterate]:
+    """(W-GD) for params = (W,), (KQ-GD) for params = (K, Q) (tensors (B, d, d) / (B, d, m)):
+    yields the iterates k = 0, …, steps, each parameter taking P ← P − η·step_direction(∇_P L̃, rule).
+
+    ∇L(W) = e^M·G is the closed form (13)–(15), computed scale-free (:class:`LinearProblem`); for
+    W = K Qᵀ the objective L̃ = L(K Qᵀ) + λ(‖K‖² + ‖Q‖²) has ∇_K = ∇L(W) Q + 2λK and
+    ∇_Q = ∇L(W)ᵀ K + 2λQ (λ = ``ridge``). No input checks: :func:`train` does them.
+    """
+    for k in range(steps + 1):
+        W = params[0] if len(params) == 1 else params[0] @ params[1].transpose(-1, -2)
+        fw = problem.forward(W)
+        yield Iterate(W, params, fw)
+        if k == steps:
+            return
+        G, M = problem.grad(W, fw)  # ∇L(W) = e^M G
+        M = M.view(-1, 1, 1)
+        if len(params) == 1:
+            grads = [(G, M)]
+        else:
+            K, Q = params
+            grads = [ridge_gradient(G @ Q, M, K, ridge), ridge_gradient(G.transpose(-1, -2) @ K, M, Q, ridge)]
+        params = tuple(P - lr * step_direction(g, rule, S) for P, (g, S) in zip(params, grads))
+
+
+def _reference_loop(problem: LinearProblem, params: tuple[torch.Tensor, ...], steps: int, lr: float, rule: str,
+                    ridge: float, rec: Recorder) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """:func:`reference_gd`, recorded; returns (probabilities at the last step, final params)."""
+    for k, it in enumerate(reference_gd(problem, params, steps, lr, rule, ridge)):
+        if rec.wants(k):
+            rec.add(it.W, problem.loss_value(it.forward.margins), it.forward.probs)
+    return problem._shape(torch.exp(it.forward.log_probs)), it.params
+
+
+@dataclass
+class _Model:
+    """The attention model with head h and loss ℓ, for autograd: W ↦ (s (B, n, K, T), L (B,))."""
+
+    X: torch.Tensor
+    Zq: torch.Tensor
+    Yq: torch.Tensor
+    head: Head
+    loss: Loss
+    causal: bool
+
+    def __call__(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # r = Xᵀ softmax(a) with the cancellation-free backward (attention.SoftmaxMix)
+        r, s = softmax_mix(_masked(_logits(self.X, W, self.Zq), self.causal), self.X)
+        return s, self.loss.value(self.Yq * self.head(r)).sum(-1).mean(-1)
+
+
+def _autograd_loop(model: _Model, params: tuple[torch.Tensor, ...], steps: int, lr: float, rule: str,
+                   ridge: float, rec: Recorder) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """The iteration of :func:`reference_gd` with gradients by autograd through ``model``."""
+    for k in range(steps + 1):
+        for P in params:
+            P.requires_grad_(k < steps)
+        with torch.set_grad_enabled(k < steps):
+            W = params[0] if len(params) == 1 else params[0] @ params[1].transpose(-1, -2)
+            s, vals = model(W)
+            obj = vals.sum()
+            if len(params) == 2 and ridge > 0:
+                obj = obj + ridge * sum((P * P).sum() for P in params)
+        if rec.wants(k):
+            rec.add(W.detach(), vals.detach(), s.detach())
+        if k == steps:
+            break
+        grads = torch.autograd.grad(obj, params)
+        with torch.no_grad():
+            params = tuple((P - lr * step_direction(g, rule)).detach() for P, g in zip(params, grads))
+    return s.detach(), tuple(P.detach() for P in params)
+
+
+@dataclass
+class _Setup:
+    """Checked and converted input of :func:`train`."""
+
+    problem: Any  # LinearProblem, or _Model for the autograd engine
+    loop: Callable[..., tuple[torch.Tensor, tuple[torch.Tensor, ...]]]
+    engine: str
+    params: tuple[torch.Tensor, ...]
+    rec: np.ndarray
+    device: torch.device
+    batched: bool
+
+
+def _setup(data, param, steps, loss, head, init, m, seed, record, device, mode, engine) -> _Setup:
+    """Check every option of :func:`train` and build the problem the engine runs on."""
+    check_option(mode, "mode", ("single", "sequential", "causal"))
+    check_option(param, "param", ("W", "KQ"))
+    check_option(engine, "engine", ENGINES)
+    if mode == "single" and not isinstance(data, AttentionData):
+        raise OptionError(f"mode='single' needs an AttentionData, got {type(data).__name__}")
+    if mode != "single" and not isinstance(data, SequenceData):
+        raise OptionError(f"mode={mode!r} needs a SequenceData (one label per output), got {type(data).__name__}")
+    if mode == "causal" and data.K != data.T:
+        raise ShapeError(f"mode='causal' needs one query per position (K = T); got K = {data.K}, T = {data.T}")
+    ls_, seed, dev = get_loss(loss), _check_seed(seed), _device(device)
+    m = None if m is None else check_count(m, "m", 1)
+    batched = bool(data.batch_shape)
+    B = data.batch_shape[0] if batched else 1
+    hd = _resolve_head(head, data, B)
+    if not batched and hd.batch_shape:
+        raise ShapeError("a batched head needs batched data")
+    if engine == "auto":
+        engine = "fast" if hd.has_closed_form else "autograd"
+    elif engine != "autograd" and not hd.has_closed_form:
+        raise OptionError(f"engine={engine!r} needs a head with feature_value_and_grad; {type(hd).__name__} has "
+                          "none (use engine='autograd')")
+    t = lambda a: torch.tensor(np.asarray(a), dtype=DTYPE, device=dev)  # noqa: E731
+    bdata = data.batched()
+    X, Z, Y = t(bdata.X), t(bdata.Z), t(bdata.Y)
+    Zq, Yq = (Z, Y) if mode != "single" else (Z.unsqueeze(-2), Y.unsqueeze(-1))
+    if engine == "autograd":
+        problem, loop = _Model(X, Zq, Yq, hd, ls_, mode == "causal"), _autograd_loop
+    else:
+        v = t(hd.v).expand(B, data.d) if hd.is_linear else None
+        problem = LinearProblem(X, Zq, Yq, v, ls_, causal=mode == "causal", head=None if hd.is_linear else hd)
+        loop = fast_gd if engine == "fast" else _reference_loop
+    params = tuple(t(P) for P in _init_params(init, param, data.d, m, B, batched, seed) if P is not None)
+    return _Setup(problem, loop, engine, params, parse_record(record, steps), dev, batched)
 
 
 def train(
@@ -36,7 +168,7 @@ def train(
     param: str = "W",
     steps: int = 2000,
     lr: float = 0.1,
-    normalized: bool = True,
+    rule: str = "normalized",
     loss: str | Loss = "logistic",
     head: Any = None,
     init: Any = "zero",
@@ -46,8 +178,7 @@ def train(
     ridge: float = EPS,
     device: Any = "cpu",
     mode: str = "single",
-    raw_eps: bool = False,
-    method: str = "auto",
+    engine: str = "auto",
 ) -> TrainResult:
     """Run (W-GD) or (KQ-GD) on the attention ERM, for all trials of ``data`` at once.
 
@@ -61,8 +192,10 @@ def train(
         Number of updates.
     lr : float > 0
         Step size η (App. F: 0.1).
-    normalized : bool
-        Normalised GD (App. F) if True, plain GD if False.
+    rule : "normalized", "normalized_eps" or "plain"
+        The update direction (:func:`~tfsvm.training.step_direction`): normalised GD (App. F),
+        exactly ∇/‖∇‖ at any norm; ∇/(‖∇‖ + ε) as the official code (steps shrink once ‖∇‖ < ε);
+        or plain GD.
     loss : "logistic", "exponential", "correlation" or a Loss
     head : None (linear head v of ``data``), "linear", or a :class:`~tfsvm.heads.Head`
     init : "zero", "default", or arrays
@@ -81,138 +214,33 @@ def train(
         "cpu" or e.g. "cuda"; the same code runs on both.
     mode : "single", "sequential" or "causal"
         One output per sequence (W-ERM), or the sequence losses (10) of A §7.
-    raw_eps : bool
-        Add ε to the raw gradient norm as the official code does (see the module docstring).
-    method : "auto", "closed_form" or "autograd"
-        Gradient computation: "closed_form" is scale-free (:mod:`tfsvm.gradients`; every head of
-        :mod:`tfsvm.heads`), "autograd" differentiates the model (the reference the closed form is
-        tested against); "auto" = "closed_form" unless a custom head defines no
-        ``feature_value_and_grad``.
+    engine : "auto", "reference", "fast" or "autograd"
+        "reference": :func:`reference_gd`; "fast": the same iterates up to rounding, faster
+        (:mod:`tfsvm.training._engine`); "autograd": differentiates the model through
+        :class:`tfsvm.attention.SoftmaxMix` (exact until the probabilities underflow, ‖W‖ of a few
+        hundred; the only engine for a head without ``feature_value_and_grad``); "auto": "fast"
+        if the head has a closed form, else "autograd".
 
     Returns
     -------
     TrainResult
     """
-    check_option(mode, "mode", ("single", "sequential", "causal"))
-    check_option(param, "param", ("W", "KQ"))
-    check_option(method, "method", ("auto", "closed_form", "autograd"))
-    if mode == "single" and not isinstance(data, AttentionData):
-        raise OptionError(f"mode='single' needs an AttentionData, got {type(data).__name__}")
-    if mode != "single" and not isinstance(data, SequenceData):
-        raise OptionError(f"mode={mode!r} needs a SequenceData (one label per output), got {type(data).__name__}")
-    if mode == "causal" and data.K != data.T:
-        raise ShapeError(f"mode='causal' needs one query per position (K = T); got K = {data.K}, T = {data.T}")
     steps = check_count(steps, "steps", 0)
     lr = check_positive(lr, "lr")
     ridge = check_nonnegative(ridge, "ridge")
-    seed = _check_seed(seed)
-    ls_ = get_loss(loss)
-    if m is not None:
-        m = check_count(m, "m", 1)
-    rec = parse_record(record, steps)
-    dev = _device(device)
-    batched = bool(data.batch_shape)
-    B = data.batch_shape[0] if batched else 1
-    d = data.d
-    hd = _resolve_head(head, data, B)
-    if method == "closed_form" and not hd.has_closed_form:
-        raise OptionError(f"method='closed_form' needs a head with feature_value_and_grad; {type(hd).__name__} has "
-                          "none (use method='autograd')")
-    closed = method == "closed_form" or (method == "auto" and hd.has_closed_form)
-    P0, Q0 = _init_params(init, param, d, m, B, batched, seed)
-
-    # tensors with a trial dimension
-    t = lambda a: torch.tensor(np.asarray(a), dtype=DTYPE, device=dev)  # noqa: E731
-    bdata = data.batched()
-    X, Z, Y = t(bdata.X), t(bdata.Z), t(bdata.Y)
-    seq = mode != "single"
-    causal = mode == "causal"
-    Zq = Z if seq else Z.unsqueeze(-2)
-    Yq = Y if seq else Y.unsqueeze(-1)
-    if closed and hd.is_linear:
-        v = t(hd.v)
-        prob = LinearProblem(X, Zq, Yq, v.expand(B, d) if v.ndim == 1 else v, ls_, causal=causal)
-    elif closed:
-        prob = LinearProblem(X, Zq, Yq, None, ls_, causal=causal, head=hd)
-    if not batched and hd.batch_shape:
-        raise ShapeError("a batched head needs batched data")
-
-    Pm = t(P0)
-    Qm = t(Q0) if Q0 is not None else None
-    R = len(rec)
-    is_rec = np.zeros(steps + 1, dtype=bool)
-    is_rec[rec] = True
-    W_rec = torch.empty((R, B, d, d), dtype=DTYPE, device=dev)
-    loss_rec = torch.empty((R, B), dtype=DTYPE, device=dev)
-    mp_rec = torch.empty((R, B), dtype=DTYPE, device=dev)
-    j = 0
-    ls_final = None
-
-    def combined() -> torch.Tensor:
-        return Pm if param == "W" else Pm @ Qm.transpose(-1, -2)
-
-    work = B * data.n * (data.K if seq else 1) * data.T * max(d, data.T)
-    with _cpu_settings(dev, work):
-        if closed:
-            with torch.no_grad():
-                ls_final, Pm, Qm = _closed_form_loop(prob, param, Pm, Qm, steps, lr, normalized, raw_eps, ridge,
-                                                     is_rec, W_rec, loss_rec, mp_rec)
-            probs_final = prob._shape(torch.exp(ls_final))
-        else:
-            from ..attention import _logits, _masked, softmax_mix
-
-            def forward(Wc: torch.Tensor):
-                # r = Xᵀ softmax(a) with the cancellation-free backward (attention.SoftmaxMix)
-                r, s = softmax_mix(_masked(_logits(X, Wc, Zq), causal), X)  # (B, n, K, d), (B, n, K, T)
-                f = hd(r)
-                vals = ls_.value(Yq * f).sum(-1).mean(-1)  # (B,)
-                return s, vals
-
-            for k in range(steps + 1):
-                need_grad = k < steps
-                params = [Pm] if param == "W" else [Pm, Qm]
-                for p_ in params:
-                    p_.requires_grad_(need_grad)
-                with torch.set_grad_enabled(need_grad):
-                    Wc = combined()
-                    s, vals = forward(Wc)
-                    obj = vals.sum()
-                    if param == "KQ" and ridge > 0:
-                        obj = obj + ridge * ((Pm * Pm).sum() + (Qm * Qm).sum())
-                if is_rec[k]:
-                    W_rec[j] = Wc.detach()
-                    loss_rec[j] = vals.detach()
-                    mp_rec[j] = s.detach().amax(-1).flatten(1).mean(-1)
-                    j += 1
-                if k == steps:
-                    probs_final = s.detach()
-                    break
-                grads = torch.autograd.grad(obj, params)
-                with torch.no_grad():
-                    new = []
-                    for p_, g in zip(params, grads):
-                        if normalized:
-                            g = _normalize(g, EPS) if raw_eps else _normalize_exact(g)
-                        new.append((p_ - lr * g).detach())
-                Pm = new[0]
-                if param == "KQ":
-                    Qm = new[1]
-            Pm, Qm = Pm.detach(), (Qm.detach() if Qm is not None else None)
-
-    if not seq:
-        probs_final = probs_final.squeeze(-2)
-    cpu = lambda a: a.detach().cpu().numpy()  # noqa: E731
-    W_np, loss_np, mp_np, pf = cpu(W_rec), cpu(loss_rec), cpu(mp_rec), cpu(probs_final)
-    K_np = cpu(Pm) if param == "KQ" else None
-    Q_np = cpu(Qm) if param == "KQ" else None
-    if not batched:
-        W_np, loss_np, mp_np, pf = W_np[:, 0], loss_np[:, 0], mp_np[:, 0], pf[0]
-        K_np = None if K_np is None else K_np[0]
-        Q_np = None if Q_np is None else Q_np[0]
-    info = {"lr": lr, "normalized": normalized, "loss": ls_.name, "init": init if isinstance(init, str) else "array",
-            "ridge": ridge, "raw_eps": raw_eps, "gradient": "closed_form" if closed else "autograd", "device": str(dev)}
-    return TrainResult(W_np, rec, loss_np, mp_np, pf, param, mode, K_np, Q_np, info)
-
-
-#: Use the reduced coordinates of :func:`_closed_form_loop` (for W when N < 2d, for normalised
-#: (K, Q) with exact normalisation when N < d: where they were measured faster). The dense loop
+    check_option(rule, "rule", RULES)
+    run = _setup(data, param, steps, loss, head, init, m, seed, record, device, mode, engine)
+    B = run.params[0].shape[0]
+    rec = Recorder(run.rec, steps, B, data.d, run.device)
+    with _cpu_settings(run.device), torch.no_grad():
+        probs, params = run.loop(run.problem, run.params, steps, lr, rule, ridge, rec)
+    if mode == "single":
+        probs = probs.squeeze(-2)
+    out = [a.cpu().numpy() for a in (rec.W, rec.loss, rec.max_prob, probs)]
+    factors = [P.cpu().numpy() for P in params] if param == "KQ" else [None, None]
+    if not run.batched:
+        out = [out[0][:, 0], out[1][:, 0], out[2][:, 0], out[3][0]]
+        factors = [None if P is None else P[0] for P in factors]
+    info = {"lr": lr, "rule": rule, "loss": get_loss(loss).name, "init": init if isinstance(init, str) else "array",
+            "ridge": ridge, "engine": run.engine, "device": str(run.device)}
+    return TrainResult(out[0], run.rec, out[1], out[2], out[3], param, mode, factors[0], factors[1], info)

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_float_array, check_count, check_positive
+from .._validation import as_float_array, check_count, check_option, check_positive
 from ..attention import DTYPE
 from ..data import PromptData
 from ..errors import OptionError, ShapeError
 from ..gradients import scaled_logit_weights
 from ..losses import Loss, get_loss
-from ._common import EPS, _cpu_settings, _device, parse_record
+from ._common import RULES, _cpu_settings, _device, parse_record, step_direction
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,17 +54,17 @@ def train_prompt(
     v0: Any = None,
     steps: int = 1000,
     lr: float = 0.1,
-    normalized: bool = True,
+    rule: str = "normalized",
     loss: str | Loss = "logistic",
     record: Any = None,
-    raw_eps: bool = False,
     device: Any = "cpu",
 ) -> PromptTrainResult:
     """GD on B's ERM L(v, p) = (1/n) Σ_i ℓ(Y_i vᵀX_iᵀS(X_i Wᵀ p)) (keys k_it = W x_it).
 
     ``p0`` (default 0) and ``v0`` (default ``data.v``) may be (d,) or (B, d): a batch of B
     initialisations trained at once (e.g. B's six starting points). With ``train_v`` the head is
-    trained jointly, each gradient normalised separately (B's joint experiment). Gradients are
+    trained jointly, each gradient normalised separately (B's joint experiment). ``rule`` as in
+    :func:`~tfsvm.training.train` (:func:`~tfsvm.training.step_direction`). Gradients are
     closed-form and scale-free (see :mod:`tfsvm.gradients`):
     ∇_p L = (1/n) Σ_i ℓ′(u_i) K_iᵀ(diag(s_i) − s_i s_iᵀ)γ_i and ∇_v L = (1/n) Σ_i ℓ′(u_i) Y_i X_iᵀ s_i.
     """
@@ -74,6 +74,7 @@ def train_prompt(
         raise OptionError("nothing to train: set train_p and/or train_v")
     steps = check_count(steps, "steps", 0)
     lr = check_positive(lr, "lr")
+    check_option(rule, "rule", RULES)
     ls_ = get_loss(loss)
     rec = parse_record(record, steps)
     dev = _device(device)
@@ -89,7 +90,6 @@ def train_prompt(
     v = t(np.broadcast_to(v_np, (B, d)))
     X, Y = t(data.X), t(data.Y)
     keys = X @ t(data.W).T  # (n, T, d)
-    R = len(rec)
     is_rec = np.zeros(steps + 1, dtype=bool)
     is_rec[rec] = True
     out = {k: [] for k in ("p", "v", "loss", "probs", "outputs")}
@@ -99,7 +99,7 @@ def train_prompt(
             if k == 0 or train_v:  # the scores change only with v
                 xv = torch.einsum("ntd,bd->bnt", X, v)
                 gam = Y[None, :, None] * xv
-            q, M, u, s, _ = scaled_logit_weights(a, gam, ls_)
+            q, M, u, s, _ = scaled_logit_weights(a, gam, ls_)  # Forward (q, log_scale, margins, probs, …)
             f = (s * xv).sum(-1)  # (B, n)
             if is_rec[k]:
                 out["p"].append(p.clone())
@@ -112,29 +112,18 @@ def train_prompt(
             new_p, new_v = p, v
             if train_p:
                 gp = -torch.einsum("bnt,ntd->bd", q, keys) / n  # ∇_p L · e^{−M}
-                new_p = p - lr * _vec_step(gp, M, normalized, raw_eps)
+                new_p = p - lr * step_direction(gp, rule, M[:, None], dims=-1)
             if train_v:
                 lp = ls_.log_neg_deriv(u)  # (B, n)
                 Mv = lp.amax(-1)
                 wts = torch.exp(lp - Mv[:, None]) * Y  # (B, n)
                 r = torch.einsum("bnt,ntd->bnd", s, X)
                 gv = -torch.einsum("bn,bnd->bd", wts, r) / n  # ∇_v L · e^{−Mv}
-                new_v = v - lr * _vec_step(gv, Mv, normalized, raw_eps)
+                new_v = v - lr * step_direction(gv, rule, Mv[:, None], dims=-1)
             p, v = new_p, new_v
     cpu = lambda key: torch.stack(out[key]).cpu().numpy()  # noqa: E731
     res = {key: cpu(key) for key in out}
     if not batched:
         res = {key: val[:, 0] for key, val in res.items()}
-    info = {"lr": lr, "normalized": normalized, "loss": ls_.name, "train_p": train_p, "train_v": train_v, "raw_eps": raw_eps}
+    info = {"lr": lr, "rule": rule, "loss": ls_.name, "train_p": train_p, "train_v": train_v}
     return PromptTrainResult(res["p"], res["v"], rec, res["loss"], res["probs"], res["outputs"], info)
-
-
-def _vec_step(g: torch.Tensor, M: torch.Tensor, normalized: bool, raw_eps: bool) -> torch.Tensor:
-    """Update direction from a scaled gradient g (true gradient = exp(M)·g), per row."""
-    if normalized and not raw_eps:
-        return g / (torch.linalg.vector_norm(g, dim=-1, keepdim=True) + EPS)
-    graw = g * torch.exp(M)[:, None]
-    if normalized:
-        return graw / (torch.linalg.vector_norm(graw, dim=-1, keepdim=True) + EPS)
-    return graw
-
