@@ -85,8 +85,6 @@ def regularization_path(
         if param != "W":
             raise OptionError("cone=(alpha, eps) is only supported for param='W'")
         return _local_regularization_path(data, radii, cone, loss, init, maxiter)
-    from scipy.optimize import minimize
-
     if not isinstance(data, AttentionData) or data.batch_shape:
         raise OptionError("regularization_path needs one (unbatched) AttentionData instance")
     check_option(param, "param", ("W", "KQ"))
@@ -94,38 +92,17 @@ def regularization_path(
     seed = _check_seed(seed)
     maxiter = check_count(maxiter, "maxiter", 1)
     gtol = check_positive(gtol, "gtol")
-    r_arr = np.asarray(list(radii), dtype=np.float64)
-    if r_arr.ndim != 1 or r_arr.size == 0 or not np.all(np.isfinite(r_arr)) or np.any(r_arr <= 0):
-        raise OptionError("radii must be a non-empty list of finite numbers > 0")
+    r_arr = _check_radii(radii)
     d = data.d
+    if init is not None and param == "KQ":
+        raise OptionError("init is only supported for param='W'")
+    W0 = None if init is None else as_float_array(init, "init", 2)
+    if W0 is not None and W0.shape != (d, d):
+        raise ShapeError(f"init has shape {W0.shape}; expected ({d}, {d})")
     X, Z, Y, v = (torch.tensor(np.asarray(a), dtype=DTYPE) for a in (data.X, data.Z, data.Y, data.v))
 
     def f_W(W: torch.Tensor) -> torch.Tensor:
         return _log_excess(X, W, Z, Y, v, ls_)
-
-    # starting direction: steepest descent at 0
-    prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
-    G0, _ = prob.grad(torch.zeros(1, d, d, dtype=DTYPE))
-    W0 = -G0[0].numpy()
-    if init is not None:
-        W0 = np.asarray(init, dtype=np.float64)
-        if param == "KQ":
-            raise OptionError("init is only supported for param='W'")
-        if W0.shape != (d, d):
-            raise ShapeError(f"init has shape {W0.shape}; expected ({d}, {d})")
-    if not np.any(W0):
-        W0 = np.random.default_rng(seed).standard_normal((d, d))
-    if param == "W":
-        theta = W0.ravel() / np.linalg.norm(W0)
-    else:
-        U, S, Vt = np.linalg.svd(W0)
-        K0, Q0 = U * np.sqrt(S), Vt.T * np.sqrt(S)
-        rng = np.random.default_rng(seed)
-        scale = np.sqrt(np.sum(K0**2) + np.sum(Q0**2))
-        K0 = K0 + 1e-2 * scale / d * rng.standard_normal((d, d))
-        Q0 = Q0 + 1e-2 * scale / d * rng.standard_normal((d, d))
-        theta = np.concatenate([K0.ravel(), Q0.ravel()])
-        theta /= np.linalg.norm(theta)
 
     def unpack(th: torch.Tensor, Rad: float) -> torch.Tensor:
         if param == "W":
@@ -134,39 +111,21 @@ def regularization_path(
         K, Q = th[: d * d].reshape(d, d), th[d * d :].reshape(d, d)
         return K @ Q.T
 
+    prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
+    theta = _ball_start(prob, W0, param, seed)
     Ws, excess, active, iters, Ks, Qs = [], [], [], [], [], []
     with _cpu_settings(torch.device("cpu"), 0):
         for Rad in r_arr:
-
-            def fun(x: np.ndarray, Rad: float = float(Rad)) -> tuple[float, np.ndarray]:
-                th = torch.tensor(x, dtype=DTYPE, requires_grad=True)
-                val = f_W(unpack(th, Rad))
-                if not torch.isfinite(val):
-                    return float(val.detach()), np.zeros_like(x)
-                (g,) = torch.autograd.grad(val, th)
-                return float(val.detach()), g.numpy()
-
-            f_start = fun(theta)[0]
-            res = minimize(fun, theta, jac=True, method="L-BFGS-B",
-                           options={"maxiter": maxiter, "gtol": gtol * max(1.0, Rad), "ftol": 1e-15, "maxcor": 20})
+            res = _on_sphere(f_W, lambda th, Rad=float(Rad): unpack(th, Rad), theta, maxiter, gtol * max(1.0, Rad))
+            if res is None:
+                raise SolverError(f"regularization path: L-BFGS failed at R = {Rad}")
             theta = res.x / np.linalg.norm(res.x)
-            if not np.isfinite(res.fun) or res.fun > f_start + 1e-12 * abs(f_start):
-                raise SolverError(f"regularization path: L-BFGS failed at R = {Rad}: {res.message}")
             with torch.no_grad():
                 Wb = unpack(torch.tensor(theta, dtype=DTYPE), float(Rad))
                 G, _ = prob.grad(Wb[None])
                 act = float((G[0] * Wb).sum()) < 0
             if not act and param == "W":  # constraint inactive: try an interior minimiser
-                def fun_in(x: np.ndarray) -> tuple[float, np.ndarray]:
-                    Wt = torch.tensor(x.reshape(d, d), dtype=DTYPE, requires_grad=True)
-                    val = f_W(Wt)
-                    (g,) = torch.autograd.grad(val, Wt)
-                    return float(val.detach()), g.numpy().ravel()
-
-                r2 = minimize(fun_in, 0.5 * Wb.numpy().ravel(), jac=True, method="L-BFGS-B",
-                              options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15})
-                if np.linalg.norm(r2.x) <= Rad and r2.fun <= res.fun:
-                    Wb = torch.tensor(r2.x.reshape(d, d), dtype=DTYPE)
+                Wb = _interior(f_W, Wb, float(Rad), res.fun, maxiter, gtol)
             with torch.no_grad():
                 excess.append(float(torch.exp(f_W(Wb))))
             Ws.append(Wb.numpy().copy())
@@ -180,6 +139,75 @@ def regularization_path(
         np.array(Ws), r_arr, np.array(excess), np.array(active), np.array(iters), param,
         np.array(Ks) if Ks else None, np.array(Qs) if Qs else None,
     )
+
+
+def _check_radii(radii: Iterable[float]) -> np.ndarray:
+    r_arr = np.asarray(list(radii), dtype=np.float64)
+    if r_arr.ndim != 1 or r_arr.size == 0 or not np.all(np.isfinite(r_arr)) or np.any(r_arr <= 0):
+        raise OptionError("radii must be a non-empty list of finite numbers > 0")
+    return r_arr
+
+
+def _ball_start(prob: LinearProblem, W0: np.ndarray | None, param: str, seed: int) -> np.ndarray:
+    """Unit starting vector θ of the path: W0, or the steepest-descent direction −∇L(0) (a seeded
+    random direction if that is 0); for (K, Q) the balanced factors of its SVD plus a small seeded
+    perturbation (to leave the rank-deficient saddle)."""
+    d = prob.Zflat.shape[-1]
+    if W0 is None:
+        G0, _ = prob.grad(torch.zeros(1, d, d, dtype=DTYPE))
+        W0 = -G0[0].numpy()
+    if not np.any(W0):
+        W0 = np.random.default_rng(seed).standard_normal((d, d))
+    if param == "W":
+        return W0.ravel() / np.linalg.norm(W0)
+    U, S, Vt = np.linalg.svd(W0)
+    K0, Q0 = U * np.sqrt(S), Vt.T * np.sqrt(S)
+    rng = np.random.default_rng(seed)
+    scale = np.sqrt(np.sum(K0**2) + np.sum(Q0**2))
+    K0 = K0 + 1e-2 * scale / d * rng.standard_normal((d, d))
+    Q0 = Q0 + 1e-2 * scale / d * rng.standard_normal((d, d))
+    theta = np.concatenate([K0.ravel(), Q0.ravel()])
+    return theta / np.linalg.norm(theta)
+
+
+def _on_sphere(f_W, unpack, theta: np.ndarray, maxiter: int, gtol: float):
+    """L-BFGS-B on θ ↦ f_W(unpack(θ)) from θ; the scipy result, or None if f ends above its start."""
+    from scipy.optimize import minimize
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        th = torch.tensor(x, dtype=DTYPE, requires_grad=True)
+        val = f_W(unpack(th))
+        if not torch.isfinite(val):
+            return float(val.detach()), np.zeros_like(x)
+        (g,) = torch.autograd.grad(val, th)
+        return float(val.detach()), g.numpy()
+
+    f_start = fun(theta)[0]
+    res = minimize(fun, theta, jac=True, method="L-BFGS-B",
+                   options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15, "maxcor": 20})
+    if not np.isfinite(res.fun) or res.fun > f_start + 1e-12 * abs(f_start):
+        return None
+    return res
+
+
+def _interior(f_W, Wb: torch.Tensor, Rad: float, f_ball: float, maxiter: int, gtol: float) -> torch.Tensor:
+    """An unconstrained L-BFGS-B minimiser from Wb/2 if it stays in the ball ‖W‖ ≤ R and beats
+    the value f_ball on the sphere, else Wb."""
+    from scipy.optimize import minimize
+
+    d = Wb.shape[-1]
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        Wt = torch.tensor(x.reshape(d, d), dtype=DTYPE, requires_grad=True)
+        val = f_W(Wt)
+        (g,) = torch.autograd.grad(val, Wt)
+        return float(val.detach()), g.numpy().ravel()
+
+    r2 = minimize(fun, 0.5 * Wb.numpy().ravel(), jac=True, method="L-BFGS-B",
+                  options={"maxiter": maxiter, "gtol": gtol, "ftol": 1e-15})
+    if np.linalg.norm(r2.x) <= Rad and r2.fun <= f_ball:
+        return torch.tensor(r2.x.reshape(d, d), dtype=DTYPE)
+    return Wb
 
 
 def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone: tuple[Any, float],
@@ -214,25 +242,13 @@ def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone
     eps = check_positive(cone[1], "eps")
     ls_ = get_loss(loss)
     maxiter = check_count(maxiter, "maxiter", 1)
-    r_arr = np.asarray(list(radii), dtype=np.float64)
-    if r_arr.ndim != 1 or r_arr.size == 0 or not np.all(np.isfinite(r_arr)) or np.any(r_arr <= 0):
-        raise OptionError("radii must be a non-empty list of finite numbers > 0")
+    r_arr = _check_radii(radii)
     X_np, Z_np, sc = data.X, data.Z, data.scores
-    n, T, d = X_np.shape
+    n, _, d = X_np.shape
     W_a = svm.att_svm(X_np, Z_np, alpha)
     if tokens.cone_eps_value(W_a, X_np, Z_np, sc, alpha) < eps:
         raise OptionError(f"W_alpha^mm is not in cone_eps(alpha) for eps = {eps}: pick a smaller eps or a locally-optimal alpha")
-    logits = X_np @ (W_a @ Z_np[..., None])[..., 0][..., None]  # (n, T, 1)
-    top = sc[np.arange(n), alpha][:, None]
-    low = sc < top
-    high = (sc >= top) & (np.arange(T) != alpha[:, None])
-    rows = []
-    for i in range(n):
-        if not high[i].any():
-            continue
-        t_i = int(np.argmax(np.where(low[i], logits[i, :, 0], -np.inf)))
-        rows += [np.outer(X_np[i, t_i] - X_np[i, tau], Z_np[i]).ravel() for tau in np.flatnonzero(high[i])]
-    F = np.array(rows).reshape(-1, d * d)
+    F = _cone_rows(X_np, Z_np, sc, alpha, W_a)
     X, Z, Y, v = (torch.tensor(np.asarray(a), dtype=DTYPE) for a in (X_np, Z_np, data.Y, data.v))
 
     gam = Y[:, None] * (X @ v)  # (n, T) token scores
@@ -285,3 +301,20 @@ def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone
             active.append(float((G[0].numpy() * Wb).sum()) < 0)
             iters.append(int(res.nit))
     return RegularizationPath(np.array(Ws), r_arr, np.array(excess), np.array(active), np.array(iters), "W")
+
+
+def _cone_rows(X: np.ndarray, Z: np.ndarray, sc: np.ndarray, alpha: np.ndarray, W_a: np.ndarray) -> np.ndarray:
+    """Rows f of the linear constraints fᵀ vec(W) ≥ ε‖W‖ of the piece of cone_ε(α) that contains
+    W_α^mm (see :func:`_local_regularization_path`), (rows, d²)."""
+    n, T, d = X.shape
+    logits = X @ (W_a @ Z[..., None])[..., 0][..., None]  # (n, T, 1)
+    top = sc[np.arange(n), alpha][:, None]
+    low = sc < top
+    high = (sc >= top) & (np.arange(T) != alpha[:, None])
+    rows = []
+    for i in range(n):
+        if not high[i].any():
+            continue
+        t_i = int(np.argmax(np.where(low[i], logits[i, :, 0], -np.inf)))
+        rows += [np.outer(X[i, t_i] - X[i, tau], Z[i]).ravel() for tau in np.flatnonzero(high[i])]
+    return np.array(rows).reshape(-1, d * d)
