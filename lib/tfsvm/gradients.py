@@ -43,7 +43,8 @@ import torch
 
 from ._linalg import feature_block, feature_major_rows, matmul
 from ._validation import check_labels
-from .attention import _Inputs, _check_Zseq, _logits, _tokens, causal_mask
+from ._attention_inputs import _check_Zseq, _Inputs, _tokens
+from .attention import _logits, causal_mask
 from .errors import ShapeError
 from .losses import Loss, get_loss
 

@@ -73,8 +73,8 @@ def final_and_half_probs(inst: data.AttentionData, param: str, steps: int, lr: f
     """
     res = training.train(inst, param=param, steps=steps, lr=lr, init="default",
                          seed=seed, record=[steps // 2, steps])
-    half = attention.attention_probs(inst.X, res.W[0], inst.Z)
-    return res.probs_final, np.asarray(half)
+    half = attention._probs_array(inst.X, res.W[0], inst.Z)  # inst is checked data: no second check
+    return res.probs_final, half
 
 
 def classify(inst: data.AttentionData, param: str, steps: int, lr: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
