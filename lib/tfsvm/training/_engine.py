@@ -33,7 +33,8 @@ import torch
 
 from .._linalg import feature_block, matmul, rows_of
 from ..gradients import LinearProblem
-from ._common import Recorder, _checked_sq_norm, _dot, _fro, _ridge_coefficients, _rows_scale2, ridge_gradient, step_scale
+from ._common import (Recorder, _checked_sq_norm, _dot, _fro, _ridge_coefficients, _rows_scale2, ridge_gradient,
+                      step_scale)
 
 
 def layout(param: str, N: int, d: int) -> str:
