@@ -239,6 +239,25 @@ def test_reference_gd_reads_like_the_paper():
         W = W - 0.1 * g / np.linalg.norm(g)
 
 
+def test_step_direction_rules_and_underflow():
+    """The three rules on a gradient e^M·G: with M = −1000 the gradient underflows, yet the exact
+    rule still gives the unit direction, while the official ε rule and plain GD give a zero step."""
+    G = torch.tensor([[[3.0, 0.0], [0.0, 4.0]]], dtype=torch.float64)  # ‖G‖ = 5
+    for M, plain_scale in ((0.0, 1.0), (-1000.0, 0.0)):
+        Mt = torch.full((1, 1, 1), M, dtype=torch.float64)
+        np.testing.assert_allclose(training.step_direction(G, "normalized", Mt), G / 5, rtol=1e-15)
+        np.testing.assert_allclose(training.step_direction(G, "plain", Mt), G * plain_scale, rtol=1e-15)
+        eps = training.step_direction(G, "normalized_eps", Mt)
+        np.testing.assert_allclose(eps, G * plain_scale / (5 * plain_scale + training.EPS), rtol=1e-15)
+    assert torch.equal(training.step_direction(torch.zeros(1, 2, 2, dtype=torch.float64), "normalized"),
+                       torch.zeros(1, 2, 2, dtype=torch.float64))  # a zero gradient is no step
+    inst = unit_sphere_data(2, 3, 3, seed=0)
+    with pytest.raises(OptionError, match="unknown rule 'exact'"):
+        training.train(inst, steps=1, rule="exact")
+    with pytest.raises(OptionError, match="unknown engine 'closed_form'"):
+        training.train(inst, steps=1, engine="closed_form")
+
+
 # -- batching -----------------------------------------------------------------------------
 
 
