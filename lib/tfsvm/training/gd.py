@@ -55,14 +55,14 @@ def reference_gd(problem: LinearProblem, params: tuple[torch.Tensor, ...], steps
         yield Iterate(W, params, fw)
         if k == steps:
             return
-        G, M = problem.grad(W, fw)  # ∇L(W) = e^M G
+        G, M = problem.grad(W, fw)  # ∇L(W) = e^M·G, eqs. (13)–(15)
         M = M.view(-1, 1, 1)
-        if len(params) == 1:
+        if len(params) == 1:  # (W-GD)
             grads = [(G, M)]
-        else:
+        else:  # (KQ-GD): each gradient as (g, S) with ∇ = e^S·g
             K, Q = params
             grads = [ridge_gradient(G @ Q, M, K, ridge), ridge_gradient(G.transpose(-1, -2) @ K, M, Q, ridge)]
-        params = tuple(P - lr * step_direction(g, rule, S) for P, (g, S) in zip(params, grads))
+        params = tuple(P - lr * step_direction(g, rule, S) for P, (g, S) in zip(params, grads))  # P ← P − η D
 
 
 def _reference_loop(problem: LinearProblem, params: tuple[torch.Tensor, ...], steps: int, lr: float, rule: str,
