@@ -79,7 +79,7 @@ class _Layout:
 
 
 class _DenseW(_Layout):
-    def __init__(self, prob, params, lr, rule, ridge):
+    def __init__(self, prob: LinearProblem, params: tuple[torch.Tensor, ...], lr: float, rule: str, ridge: float):
         super().__init__(prob, lr, rule, ridge)
         self.W = params[0]
 
@@ -100,7 +100,7 @@ class _DenseW(_Layout):
 class _ReducedW(_Layout):
     """W = W(0) + Accᵀ Z; the rows Z Wᵀ are updated with every step."""
 
-    def __init__(self, prob, params, lr, rule, ridge):
+    def __init__(self, prob: LinearProblem, params: tuple[torch.Tensor, ...], lr: float, rule: str, ridge: float):
         super().__init__(prob, lr, rule, ridge)
         self.gram()
         self.W0 = params[0]
@@ -129,7 +129,7 @@ class _ReducedW(_Layout):
 class _DenseKQ(_Layout):
     """K and Q stacked (2, B, d, m), both updated by the same operations."""
 
-    def __init__(self, prob, params, lr, rule, ridge):
+    def __init__(self, prob: LinearProblem, params: tuple[torch.Tensor, ...], lr: float, rule: str, ridge: float):
         super().__init__(prob, lr, rule, ridge)
         self.KQ = torch.stack(params)
         N, d, m = self.Zf.shape[1], self.Zf.shape[2], params[1].shape[-1]
@@ -166,7 +166,7 @@ class _DenseKQ(_Layout):
 class _ReducedKQ(_Layout):
     """K dense; Q = c·Q(0) + Zᵀ Acc, P = Z Q and (with a ridge) nQ2 = ‖Q‖² carried along."""
 
-    def __init__(self, prob, params, lr, rule, ridge):
+    def __init__(self, prob: LinearProblem, params: tuple[torch.Tensor, ...], lr: float, rule: str, ridge: float):
         super().__init__(prob, lr, rule, ridge)
         self.gram()
         self.K, self.Q0 = params[0].clone(), params[1]  # K is updated in place

@@ -126,7 +126,8 @@ class _Setup:
     batched: bool
 
 
-def _setup(data, param, steps, loss, head, init, m, seed, record, device, mode, engine) -> _Setup:
+def _setup(data: Any, param: str, steps: int, loss: str | Loss, head: Any, init: Any, m: int | None, seed: Any,
+           record: Any, device: Any, mode: str, engine: str) -> _Setup:
     """Check every option of :func:`train` and build the problem the engine runs on."""
     check_option(mode, "mode", ("single", "sequential", "causal"))
     check_option(param, "param", ("W", "KQ"))
