@@ -10,7 +10,7 @@ For the gradient-descent core of each experiment of ``python -m tfsvm.reproduce`
   products through numpy's BLAS calls, a token-major softmax kernel), as the experiment modules
   run them;
 * **one trial at a time**: what the official code does -- one trial after the other, with
-  autograd through the model (``training.train(trial, ..., method="autograd")`` on a single
+  autograd through the model (``training.train(trial, ..., engine="autograd")`` on a single
   instance). The loop is timed on ``--loop-trials`` trials and scaled linearly to ``--trials``
   (each trial is an independent run of the same length, so the loop time is linear in the
   number of trials).
@@ -45,7 +45,7 @@ def timed(fn, repeat: int) -> float:
 def cases(B: int):
     """(experiment id, label, batched data, keyword arguments of training.train, head factory or None)."""
     unit = lambda n, T, d: data.unit_sphere_data(n, T, d, seed=0, trials=B, gap=0.1)  # noqa: E731
-    gd = {"lr": 0.1, "normalized": True, "init": "default"}
+    gd = {"lr": 0.1, "init": "default"}
     yield "convergence_types", "W, n=T=5, d=10", unit(5, 5, 10), {**gd, "param": "W"}, None
     yield "convergence_types", "KQ, n=T=5, d=10", unit(5, 5, 10), {**gd, "param": "KQ"}, None
     yield "global_probability", "W, n=20, T=5, d=15", unit(20, 5, 15), {**gd, "param": "W"}, None
@@ -53,11 +53,11 @@ def cases(B: int):
     yield "local_convergence", "KQ, n=6, T=8, d=10", unit(6, 8, 10), {**gd, "param": "KQ", "record": "every 10"}, None
     yield "rank_sensitivity", "KQ, n=T=5, d=20, m=5", unit(5, 5, 20), {**gd, "param": "KQ", "m": 5}, None
     ortho = data.orthonormal_token_data(10, 10, seed=0, trials=B)
-    yield ("lambda_head", "lambda head, T=d=10", ortho, {"lr": 0.1, "raw_eps": True},
+    yield ("lambda_head", "lambda head, T=d=10", ortho, {"lr": 0.1, "rule": "normalized_eps"},
            lambda b: LambdaHead(ortho.v if b is None else ortho.v[b], np.full(B, 0.5) if b is None else 0.5))
     mlp = data.unit_sphere_data(5, 5, 6, seed=0, trials=B)
     heads = MLPHead.random(6, seed=1, trials=B)
-    yield ("multi_token", "MLP head, n=T=5, d=6", mlp, {"lr": 0.1, "raw_eps": True},
+    yield ("multi_token", "MLP head, n=T=5, d=6", mlp, {"lr": 0.1, "rule": "normalized_eps"},
            lambda b: heads if b is None else heads.trial(b))
 
 
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
 
         def loop() -> None:
             for b in range(L):
-                training.train(inst.trial(b), steps=steps, method="autograd",
+                training.train(inst.trial(b), steps=steps, engine="autograd",
                                head=None if head_of is None else head_of(b), **kw)
 
         t_loop = timed(loop, args.repeat) * B / L

@@ -35,7 +35,7 @@ def test_token_two_is_locally_optimal_only_in_the_local_dataset():
 def test_low_initialisations_converge_to_the_local_direction():
     D = data.prompt_single_input_data("local")
     p0 = np.array([prompt_single_input.INITS[0], prompt_single_input.INITS[-1]])
-    tr = training.train_prompt(D, p0=p0, steps=300, raw_eps=True)
+    tr = training.train_prompt(D, p0=p0, steps=300, rule="normalized_eps")
     assert list(np.argmax(tr.probs[-1][:, 0], axis=-1)) == [0, 1]
     assert metrics.corr(tr.p[-1, 1], np.array([1.0, 0.0, 0.0])) > 0.999
 

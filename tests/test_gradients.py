@@ -228,7 +228,7 @@ def test_lemma8_plain_gd_with_step_1_over_LW_decreases_loss():
     for seed in range(5):
         inst = unit_sphere_data(5, 4, 4, seed=seed)
         eta = 1.0 / G.lipschitz_W(inst)
-        res = training.train(inst, param="W", steps=300, lr=eta, normalized=False, init="default", seed=seed, record="all")
+        res = training.train(inst, param="W", steps=300, lr=eta, rule="plain", init="default", seed=seed, record="all")
         assert np.all(np.diff(res.loss) <= 1e-15)
         assert res.loss[-1] < res.loss[0]
         # descent-lemma bound: L(k+1) − L(k) <= −(η/2)‖∇L(W(k))‖²

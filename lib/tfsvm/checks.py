@@ -178,9 +178,9 @@ def final_and_half_probs(inst: data.AttentionData, param: str, steps: int, lr: f
     Protocol: normalized GD with step ``lr`` (App. F), PyTorch-default initialization
     (``init="default"``, seeded), m = d for (K,Q).
     """
-    res = training.train(inst, param=param, steps=steps, lr=lr, normalized=True, init="default",
+    res = training.train(inst, param=param, steps=steps, lr=lr, init="default",
                          seed=seed, record=[steps // 2, steps])
-    half = attention.attention_probs(inst.X, res.W[0], inst.Z)
+    half = attention._probs_array(inst.X, res.W[0], inst.Z)  # inst is checked data: no second check
     return res.probs_final, np.asarray(half)
 
 
@@ -222,7 +222,7 @@ def lemma8_descent(inst: data.AttentionData, steps: int, factor: float = 1.0) ->
     """
     L_W = float(gradients.lipschitz_W(inst))
     eta = factor / L_W
-    res = training.train(inst, param="W", steps=steps, lr=eta, normalized=False, init="zero", record="all")
+    res = training.train(inst, param="W", steps=steps, lr=eta, rule="plain", init="zero", record="all")
     rep = tile_trials(inst, len(res.steps))
     g2 = np.sum(gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, res.W) ** 2, axis=(-2, -1))
     drop = res.loss[:-1] - res.loss[1:]
@@ -284,7 +284,7 @@ def theorem6_check(pool: data.AttentionData, steps: int, lr: float) -> dict[str,
     """
     c_holds = np.array([tokens.assumption_c(pool.X[b], pool.Z[b], pool.Y[b], pool.v[b]).holds
                         for b in range(pool.trials)])
-    run = training.train(pool, param="W", steps=steps, lr=lr, normalized=True, init="zero")
+    run = training.train(pool, param="W", steps=steps, lr=lr, init="zero")
     W_mm, feasible = svm.att_svm_batch(pool.X, pool.Z, pool.opt)
     if not feasible.all():
         raise InfeasibleError(f"(Att-SVM) is infeasible for {int((~feasible).sum())} trials of the pool")
@@ -306,10 +306,10 @@ def directional_run(inst: data.AttentionData, steps: int, plain_steps: int, lr: 
     W0 *= init_scale / np.linalg.norm(W0, axis=(-2, -1), keepdims=True)
     rep = tile_trials(inst, inits)
     out: dict[str, np.ndarray] = {}
-    runs = (("plain", plain_steps, 1.0 / gradients.lipschitz_W(inst), False), ("ngd", steps, lr, True))
-    for name, k_max, step, normalized in runs:
+    runs = (("plain", plain_steps, 1.0 / gradients.lipschitz_W(inst), "plain"), ("ngd", steps, lr, "normalized"))
+    for name, k_max, step, rule in runs:
         record = np.unique(np.concatenate([[0], np.geomspace(1, k_max, 80).astype(np.int64)]))
-        res = training.train(rep, param="W", steps=k_max, lr=step, normalized=normalized, init=W0, record=record)
+        res = training.train(rep, param="W", steps=k_max, lr=step, rule=rule, init=W0, record=record)
         Wk = np.swapaxes(res.W, 0, 1)  # (inits, R, d, d)
         G = gradients.grad_W(rep.X, rep.Z, rep.Y, rep.v, res.W_final)
         out.update({f"{name}_steps": res.steps, f"{name}_norm": np.linalg.norm(Wk, axis=(-2, -1)),

@@ -36,26 +36,42 @@ from output k when t > k).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import torch
 
 from ._linalg import feature_block, feature_major_rows, matmul
 from ._validation import check_labels
-from .attention import _Inputs, _check_Zseq, _logits, _tokens, causal_mask
+from ._attention_inputs import _check_Zseq, _Inputs, _tokens
+from .attention import _logits, causal_mask
 from .errors import ShapeError
 from .losses import Loss, get_loss
 
-__all__ = ["grad_W", "grad_KQ", "lipschitz_W", "LinearProblem", "scaled_logit_weights"]
+__all__ = ["grad_W", "grad_KQ", "lipschitz_W", "Forward", "LinearProblem", "scaled_logit_weights"]
+
+
+class Forward(NamedTuple):
+    """The quantities of one forward pass that the gradient needs (:func:`scaled_logit_weights`).
+
+    ``q`` : scaled logit weights, ∂ℓ(u)/∂a_t = −exp(log_scale)·q_t; ``log_scale`` : M, one per
+    trial; ``margins`` : u = γᵀs (Y h(p) for a nonlinear head); ``probs`` : s = softmax(a);
+    ``log_probs`` : log s.
+    """
+
+    q: torch.Tensor
+    log_scale: torch.Tensor
+    margins: torch.Tensor
+    probs: torch.Tensor
+    log_probs: torch.Tensor
 
 
 def scaled_logit_weights(
     a: torch.Tensor, gam: torch.Tensor | Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]], loss: Loss,
     batch_dims: int = 1, dim: int = -1,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Softmax of the logits ``a`` and the scale-free logit gradient: returns (q, M, u, s, log s)
-    with
+) -> Forward:
+    """Softmax of the logits ``a`` and the scale-free logit gradient: returns
+    :class:`Forward` (q, M, u, s, log s) with
 
     ∂/∂a_t ℓ(u) = ℓ′(u) s_t (γ_t − sᵀγ) = −exp(M) · q_t,   s = softmax(a),
 
@@ -94,7 +110,7 @@ def scaled_logit_weights(
     dg = gam - gam.gather(dim, r)  # γ_t − γ_r, exact (0 at r)
     q = torch.addcmul(-(dg * h).sum(dim, keepdim=True), dg, hsum).mul_(k)
     q.scatter_(dim, r, -(dg * k).sum(dim, keepdim=True))
-    return q, M.view([a.shape[ax] for ax in trial_axes]), u, s, ls
+    return Forward(q, M.view([a.shape[ax] for ax in trial_axes]), u, s, ls)
 
 
 def _feature_major(X: torch.Tensor) -> torch.Tensor:
@@ -112,8 +128,8 @@ def _mix(XF: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return r
 
 
-def _token_scores(XF: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-    """x_itᵀ c_i, (T, B, n), for feature-major tokens XF (T, k, B, n) and feature-major c (k, B, n)."""
+def _token_dots(XF: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """The inner products x_itᵀ c_i (logits for c_i = W z_i, head scores for c_i = ∇ψ), (T, B, n), for feature-major tokens XF (T, k, B, n) and feature-major c (k, B, n)."""
     a = XF[:, 0] * c[0]
     for j in range(1, c.shape[0]):
         a.addcmul_(XF[:, j], c[j])
@@ -166,7 +182,7 @@ class LinearProblem:
         u = Y ψ(z) and γ_t = Y F(x_t)ᵀ∇ψ(z) = Y x_tᵀ∇h(p) (see the class docstring)."""
         if self.single:  # token-major s and γ (T, B, n)
             f, g = self.head.feature_value_and_grad(feature_major_rows(_mix(self._F, s)))
-            return self._Y * _token_scores(self._F, feature_block(g)), self._Y * f
+            return self._Y * _token_dots(self._F, feature_block(g)), self._Y * f
         f, g = self.head.feature_value_and_grad(s @ self._F)
         return self._Y.unsqueeze(-1) * (g @ self._F.transpose(-1, -2)), self._Y * f
 
@@ -182,34 +198,32 @@ class LinearProblem:
     def logits_Wz(self, Wz: torch.Tensor) -> torch.Tensor:
         """The logits from the rows (W z_ik)ᵀ, Wz (B, nK, d) (they see W only through W z)."""
         if self.single:
-            return _token_scores(self._XF, feature_block(Wz))
+            return _token_dots(self._XF, feature_block(Wz))
         B, n, K, d = self.Zq.shape
         a = Wz.reshape(B, n, K, d) @ self.X.transpose(-1, -2)  # (B, n, K, T)
         return a.masked_fill(self.mask, -math.inf) if self.mask is not None else a
 
-    def forward_logits(self, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(log s, q, M, u, s) from the logits (in the layout of :meth:`logits`): log-probabilities
-        and probabilities (B, n, K, T), or (B, n, T) views when K = 1; scaled logit weights q (see
-        :func:`scaled_logit_weights`; in the layout of the logits) and the margins
-        u_ik = Y_ik h(p_ik) (= γ_ikᵀ s_ik for a linear head)."""
+    def forward_logits(self, a: torch.Tensor) -> Forward:
+        """:class:`Forward` from the logits (in the layout of :meth:`logits`): q in the layout of
+        the logits, probabilities and log-probabilities (B, n, K, T), or (B, n, T) views when
+        K = 1, and the margins u_ik = Y_ik h(p_ik) (= γ_ikᵀ s_ik for a linear head)."""
         if not self.single:
-            q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss)
-            return ls, q, M, u, s
-        q, M, u, s, ls = scaled_logit_weights(a, self.gam, self.loss, dim=0)
-        return ls.permute(1, 2, 0), q, M, u, s.permute(1, 2, 0)
+            return scaled_logit_weights(a, self.gam, self.loss)
+        fw = scaled_logit_weights(a, self.gam, self.loss, dim=0)
+        return fw._replace(probs=fw.probs.permute(1, 2, 0), log_probs=fw.log_probs.permute(1, 2, 0))
 
-    def forward_Wz(self, Wz: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward_Wz(self, Wz: torch.Tensor) -> Forward:
         """:meth:`forward` from the rows (W z_ik)ᵀ (B, nK, d) instead of W."""
         return self.forward_logits(self.logits_Wz(Wz))
 
-    def forward(self, W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(log s, q, M, u, s) at W (:meth:`forward_logits`)."""
+    def forward(self, W: torch.Tensor) -> Forward:
+        """:class:`Forward` at W (:meth:`forward_logits`)."""
         return self.forward_logits(self.logits(W))
 
-    def grad_rows(self, fw: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def grad_rows(self, fw: Forward) -> tuple[torch.Tensor, torch.Tensor]:
         """(R (B, nK, d), log_scale (B,)) with ∇L(W) = −exp(log_scale)/n · Rᵀ Zflat: the gradient
         without forming any d x d matrix (r_ik = Σ_t q_ikt x_it; held feature-major when K = 1)."""
-        q, M = fw[1], fw[2]
+        q, M = fw.q, fw.log_scale
         if self.single:
             return feature_major_rows(_mix(self._XF, q)), M
         return (q @ self.X).reshape(q.shape[0], -1, self.X.shape[-1]), M
@@ -219,7 +233,7 @@ class LinearProblem:
         vals = self.loss.value(u)
         return vals.mean(-1) if self.single else vals.sum(-1).mean(-1)
 
-    def grad(self, W: torch.Tensor, fw: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def grad(self, W: torch.Tensor, fw: Forward | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Scale-free gradient: (G (B, d, d), log_scale (B,)) with ∇L(W) = exp(log_scale)·G."""
         r, M = self.grad_rows(self.forward(W) if fw is None else fw)
         G = matmul(r.transpose(-1, -2), self.Zflat).div_(-self.n)  # (B, d, d)

@@ -84,3 +84,10 @@ def _in_worker(fn: Callable[..., Any], cell: tuple) -> Any:
 
     with cpu_threads():
         return fn(*cell)
+
+
+def normalized_rule(raw_eps: bool) -> str:
+    """The ``rule`` of :func:`tfsvm.training.train` for an experiment's ``raw_eps`` option:
+    ``"normalized_eps"`` (ε added to the raw gradient norm, as the official code) or the exact
+    ``"normalized"``."""
+    return "normalized_eps" if raw_eps else "normalized"

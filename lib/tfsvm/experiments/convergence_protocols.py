@@ -83,9 +83,9 @@ def cell(n: int, T: int, d: int, trials: int, gap: float, param: str, steps: lis
     rows at k = 600 and 2000 are the book- and paper-scale bars of Figure 5.
     """
     inst = data.unit_sphere_data(n, T, d, seed=seed + 1000 * d, trials=trials, gap=gap)
-    runs = {"default": training.train(inst, param=param, steps=max(steps), lr=lr, normalized=True,
-                                      init="default", seed=seed + d, record=steps),
-            "zero": training.train(inst, param=param, steps=steps[1], lr=lr, normalized=True, init="zero",
+    runs = {"default": training.train(inst, param=param, steps=max(steps), lr=lr, init="default", seed=seed + d,
+                                      record=steps),
+            "zero": training.train(inst, param=param, steps=steps[1], lr=lr, init="zero",
                                    seed=seed + d, record=[steps[1]])}
     out: dict[str, Any] = {"opt_feasible": float(svm.att_svm_batch(inst.X, inst.Z, inst.opt)[1].mean())}
     for j, k in enumerate(steps):

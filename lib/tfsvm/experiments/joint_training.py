@@ -21,6 +21,7 @@ import numpy as np
 from .. import svm, training
 from ..data import joint_training_data
 from ..plotting import new_figure
+from ._common import normalized_rule
 from .prompt_multi_input import prompt_alignment
 
 CASES = ("tight", "non_tight")
@@ -52,7 +53,8 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         joint = svm.joint_p_svm(D.X, D.Y, alpha, keys=D.keys)
         p_plain = svm.p_svm(D.keys, alpha)
         tr = training.train_prompt(D, train_p=True, train_v=True, p0=np.array(P0), steps=config["steps"],
-                                   lr=config["lr"], record="all", raw_eps=config["raw_eps"], device=device)
+                                   lr=config["lr"], record="all", rule=normalized_rule(config["raw_eps"]),
+                                   device=device)
         out_prob = 1.0 / (1.0 + np.exp(-D.Y[None, :] * tr.outputs))  # logistic probability of the label
         results[case] = {
             "p_joint": joint.p.tolist(),

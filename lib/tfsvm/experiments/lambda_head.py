@@ -34,7 +34,7 @@ from .. import data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import LambdaHead, project_to_simplex
 from ..plotting import figure_and_axes
-from ._common import derive_seed, mean_or_none, tile_trials
+from ._common import derive_seed, mean_or_none, normalized_rule, tile_trials
 
 _BASE = {"T": 10, "d": 10, "lr": 0.1, "loss": "logistic", "raw_eps": True, "selected_above": 1e-3,
          "masked_below": 1e-4, "taus": list(range(2, 10)), "corr_lambdas": [0.0, 0.1, 0.2, 1.0]}
@@ -117,8 +117,8 @@ def train_lambda(inst: data.AttentionData, lam: np.ndarray, steps: int, lr: floa
                  snapshot_every: int, raw_eps: bool = False) -> training.TrainResult:
     """Normalized GD on W from W(0) = 0 for the λ head (one λ per trial), batched over trials."""
     head = LambdaHead(inst.v, lam)
-    return training.train(inst, param="W", steps=steps, lr=lr, normalized=True, head=head, loss=loss,
-                          record=f"every {snapshot_every}", raw_eps=raw_eps)
+    return training.train(inst, param="W", steps=steps, lr=lr, rule=normalized_rule(raw_eps), head=head,
+                          loss=loss, record=f"every {snapshot_every}")
 
 
 def loss_paths_agree(T: int = 10, d: int = 10, trials: int = 4, lam: float = 0.5, steps: int = 200,

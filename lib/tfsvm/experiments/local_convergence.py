@@ -49,7 +49,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
     results: dict[str, Any] = {k: {} for k in keys}
     curves: dict[str, Any] = {k: {} for k in keys[:3]}
     for j, param in enumerate(PARAMS):
-        res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"], normalized=True,
+        res = training.train(inst, param=param, steps=config["steps"], lr=config["lr"],
                              init="default", seed=seed + 1, record=f"every {config['record_every']}", device=device)
         alpha = res.selected
         W_fro, _ = svm.att_svm_batch(inst.X, inst.Z, alpha)
@@ -265,7 +265,7 @@ def gd_from_cone(inst: data.AttentionData, alpha: np.ndarray, mu: float, R: floa
     W0 = _with_correlation(W_mm, np.full(starts, 1.0 - mu), np.full(starts, float(R)), np.random.default_rng(seed))
     rep = tile_trials(inst, starts)
     record = np.unique(np.concatenate([[0], np.geomspace(1, steps, 60).astype(np.int64)]))
-    res = training.train(rep, param="W", steps=steps, lr=lr, normalized=True, init=W0, record=record)
+    res = training.train(rep, param="W", steps=steps, lr=lr, init=W0, record=record)
     Wk = np.swapaxes(res.W, 0, 1)
     return {"steps": res.steps.tolist(), "corr": np.asarray(metrics.corr(Wk, W_mm)),
             "norm": np.linalg.norm(Wk, axis=(-2, -1)),

@@ -34,7 +34,7 @@ from .. import attention, data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import MLPHead
 from ..plotting import figure_and_axes
-from ._common import derive_seed, map_cells, mean_or_none
+from ._common import derive_seed, map_cells, mean_or_none, normalized_rule
 
 RULES = ("no_negative_label", "ambiguous", "no_masked", "svm_failed")
 REFERENCES = ("svmeq", "gensvm", "one_token")
@@ -121,8 +121,8 @@ def collect(d: int, kept: int, seed: int = 0, config: dict[str, Any] | None = No
         # rule 1 depends on the labels only: train just the candidates that pass it
         todo = np.flatnonzero(np.any(inst.Y < 0, axis=-1) | (cfg["labels"] == "ones"))
         sub = data.AttentionData(inst.X[todo], inst.Z[todo], inst.Y[todo], inst.v[todo])
-        run = training.train(sub, param="W", steps=cfg["steps"], lr=cfg["lr"], normalized=True,
-                             head=MLPHead(head.V[todo]), loss="logistic", raw_eps=cfg["raw_eps"],
+        run = training.train(sub, param="W", steps=cfg["steps"], lr=cfg["lr"], rule=normalized_rule(cfg["raw_eps"]),
+                             head=MLPHead(head.V[todo]), loss="logistic",
                              record=f"every {cfg['snapshot_every']}")
         W_path, steps = _snapshots(run)
         probs = run.probs_final

@@ -23,6 +23,7 @@ import numpy as np
 from .. import metrics, svm, training
 from ..data import loss_comparison_data, prompt_multi_input_data
 from ..plotting import figure_and_axes, new_figure
+from ._common import normalized_rule
 
 #: B's six initial prompts along the x-axis
 INITS: tuple[float, ...] = (1.0, 0.5, 0.0, -0.5, -1.0, -1.5)
@@ -70,8 +71,9 @@ def run_multi_input(config: dict[str, Any], device: str = "cpu") -> dict[str, An
                            "opt": D.opt.tolist(), "kkt_residual": float(res.kkt_residual),
                            "iters": list(range(config["steps"] + 1))}
     for name, (normalized, lr) in METHODS.items():
-        tr = training.train_prompt(D, p0=p0, steps=config["steps"], lr=lr, normalized=normalized,
-                                   record="all", raw_eps=config["raw_eps"], device=device)
+        tr = training.train_prompt(D, p0=p0, steps=config["steps"], lr=lr,
+                                   rule=normalized_rule(config["raw_eps"]) if normalized else "plain",
+                                   record="all", device=device)
         opt_prob = np.take_along_axis(tr.probs, D.opt[None, None, :, None], axis=-1)[..., 0].mean(-1)  # (R, 6)
         c = prompt_alignment(tr.p, p_mm)  # (R, 6)
         out[name] = {
@@ -95,7 +97,7 @@ def run_loss_comparison(config: dict[str, Any], device: str = "cpu") -> dict[str
         out["p_mm"][str(C)] = p_mm.tolist()
         for loss in LOSSES:
             tr = training.train_prompt(D, steps=config["steps"], lr=0.1, loss=loss, record="all",
-                                       raw_eps=config["raw_eps"], device=device)
+                                       rule=normalized_rule(config["raw_eps"]), device=device)
             c = prompt_alignment(tr.p, p_mm)
             out[loss]["corr"].append(c.tolist())
             out[loss]["final_corr"].append(float(c[-1]))

@@ -24,6 +24,7 @@ from .. import data, svm, tokens, training
 from ..metrics import corr
 from ..data import PromptData, prompt_single_input_data
 from ..plotting import CONVERGENCE_COLORS, new_figure
+from ._common import normalized_rule
 
 CASES = ("global", "local")
 #: B's six initial prompts p(0) (third coordinate is invisible to the keys)
@@ -96,7 +97,7 @@ def run(config: dict[str, Any], seed: int = 0, device: str = "cpu",
         D = prompt_single_input_data(case)
         svms = {str(a): selection_svm(D, a) for a in range(D.T)}
         tr = training.train_prompt(D, p0=p0, steps=config["steps"], lr=config["lr"], record="all",
-                                   raw_eps=config["raw_eps"], device=device)
+                                   rule=normalized_rule(config["raw_eps"]), device=device)
         P = tr.p  # (steps + 1, 6, d)
         probs = tr.probs[-1, :, 0]  # final (6, T) of the single sequence
         selected = [int(a) for a in np.argmax(probs, axis=-1)]

@@ -48,7 +48,7 @@ def train_sequence(D: SequenceData, causal: bool, steps: int, lr: float, record_
                    device: str = "cpu") -> training.TrainResult:
     """Normalized GD ``W <- W - lr * g / ‖g‖_F`` from ``W(0) = 0`` on ``L_seq`` or ``L_csl`` (eq. (10), App. F),
     all trials of ``D`` in one batched run."""
-    return training.train(D, param="W", steps=steps, lr=lr, normalized=True, init="zero",
+    return training.train(D, param="W", steps=steps, lr=lr, init="zero",
                           mode="causal" if causal else "sequential", record=f"every {record_every}",
                           device=device)
 
@@ -71,7 +71,7 @@ def grid_cell(n: int, T: int, d: int, trials: int, steps: int, lr: float, seed: 
     for mode in MODES:
         out[mode] = {}
         for param in PARAMS:
-            tr = training.train(D, param=param, steps=steps, lr=lr, normalized=True, init="zero", mode=mode,
+            tr = training.train(D, param=param, steps=steps, lr=lr, init="zero", mode=mode,
                                 record=[steps])
             cell: dict[str, list[float]] = {"corr_fro": [], "corr_nuc": [], "frac_opt": []}
             for b in range(trials):
