@@ -50,3 +50,33 @@ def test_random_starts_find_opt_more_often_in_higher_dimension():
         run = training.train(Dd, steps=500, lr=0.1, init="default", seed=1)
         share[d] = tokens.convergence_fractions(tokens.classify_runs_batch(Dd.X, Dd.Z, Dd.scores, run.probs_final))["global"]
     assert share[8] > share[2]
+
+
+def test_rate_probe_fits_one_slope_per_instance():
+    from tfsvm import probes
+
+    r = probes.rate_probe(probes.instances(2, seed=0), steps=600)
+    for param in ("W", "KQ"):
+        assert r[param]["curves"].shape == (2, len(r[param]["steps"]))
+        assert r[param]["slope"].shape == (2,) and np.all(np.isfinite(r[param]["slope"]))
+    assert np.all(r["W"]["slope"] < -0.5)  # W keeps aligning along a power law
+
+
+def test_trained_model_generalizes_like_its_svm_on_the_planted_problem():
+    from tfsvm import probes
+
+    gen = probes.generalization_probe(sizes=(4, 32), repeats=2, steps=400, test_size=500)
+    for n in ("4", "32"):
+        assert all(c > 0.9 for c in gen["corr"][n])
+        assert abs(np.mean(gen["gd"][n]) - np.mean(gen["svm"][n])) < 0.1
+    assert np.mean(gen["gd"]["32"]) > np.mean(gen["gd"]["4"]) > 0.25  # learns, above chance
+
+
+def test_two_heads_specialize_only_when_their_values_differ():
+    from tfsvm import probes
+
+    heads = probes.two_head_probe(probes.instances(1, seed=0), steps=400)
+    shared, opposite = heads["shared"][0], heads["opposite"][0]
+    assert shared["corr_12"] > 0.9
+    assert opposite["corr_12"] < 0.5
+    assert opposite["head1_opt"] and opposite["head2_own_opt"]

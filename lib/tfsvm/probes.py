@@ -25,12 +25,6 @@ def instances(count: int, seed: int = 0, n: int = N, T_: int = T, d: int = D) ->
     return data.unit_sphere_data(n=n, T=T_, d=d, seed=seed, trials=count, gap=0.1)
 
 
-def fitted_slope(k: np.ndarray, gap: np.ndarray, start: int) -> float:
-    """Least-squares slope β of log(gap) against log(k) over k ≥ ``start`` (gap ≈ c·k^β)."""
-    late = k >= start
-    return float(np.polyfit(np.log(k[late]), np.log(gap[late]), 1)[0])
-
-
 def rate_probe(insts: data.AttentionData, steps: int = 2000) -> dict[str, Any]:
     """Open problem 1 (rates): 1 − corr of normalized GD with its SVM, and its fitted power-law slope.
 
@@ -45,7 +39,7 @@ def rate_probe(insts: data.AttentionData, steps: int = 2000) -> dict[str, Any]:
         refs = np.array([svm.att_svm(insts.X[b], insts.Z[b], insts.opt[b], norm=norm) for b in range(insts.trials)])
         curves = np.asarray(metrics.one_minus_corr(np.swapaxes(run.W[1:], 0, 1), refs[:, None]))
         out[param] = {"steps": k.tolist(), "curves": curves,
-                      "slope": np.array([fitted_slope(k, c, steps // 3) for c in curves]), "final": curves[:, -1]}
+                      "slope": np.array([metrics.loglog_slope(k, c, x_min=steps // 3) for c in curves]), "final": curves[:, -1]}
     return out
 
 
