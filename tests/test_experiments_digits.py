@@ -86,3 +86,14 @@ def test_joint_training_is_seeded():
     b = da.train_joint(tr, steps=20, lr=0.1, record_every=10, seed=4)
     np.testing.assert_array_equal(a["W"], b["W"])
     assert a["W"].shape == (3, 12, 12) and a["v"].shape == (3, 12)
+
+
+def test_figures_draw(record):
+    import matplotlib.pyplot as plt
+
+    res = record.results
+    for fig in (da.plot(res), da.plot_maps(res, "0v1"), da.plot_examples(res, "0v1"), da.plot_heads(res)):
+        assert fig.axes and all(a.get_xlabel() or a.get_ylabel() or not a.has_data() for a in fig.axes[:4])
+        plt.close(fig)
+    rows = da.table(res)
+    assert len(rows) == 4 and {r["regime"] for r in rows} == {"over", "under"}
