@@ -92,8 +92,14 @@ def test_figures_draw(record):
     import matplotlib.pyplot as plt
 
     res = record.results
-    for fig in (da.plot(res), da.plot_maps(res, "0v1"), da.plot_examples(res, "0v1"), da.plot_heads(res)):
-        assert fig.axes and all(a.get_xlabel() or a.get_ylabel() or not a.has_data() for a in fig.axes[:4])
+    fig = da.plot(res)
+    assert len(fig.axes) == 5 and all(a.get_xlabel() and a.get_ylabel() for a in fig.axes)
+    plt.close(fig)
+    maps = da.plot_maps(res, "0v1")
+    assert len(maps.axes) == (len(res["0v1"]["maps"]["steps"]) + 1) * da.CONFIGS["smoke"]["maps"] + 1  # + colorbar
+    plt.close(maps)
+    for fig in (da.plot_examples(res, "0v1"), da.plot_heads(res)):
+        assert fig.axes
         plt.close(fig)
     rows = da.table(res)
     assert len(rows) == 4 and {r["regime"] for r in rows} == {"over", "under"}

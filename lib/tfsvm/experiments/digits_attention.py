@@ -305,11 +305,11 @@ _STYLES = {"over": "-", "under": "--"}
 
 
 def plot(results: dict[str, Any], ax=None):
-    """Four panels over training, one line per task, regime and parameterization: sparsity (fraction of
-    patches holding 90% of the mass), ‖W‖_F, correlation with the SVM of the final selection (Frobenius
+    """Five panels over training, one line per task, regime and parameterization: sparsity (fraction of
+    patches holding 90% of the mass), entropy, ‖W‖_F, correlation with the SVM of the final selection (Frobenius
     for W, nuclear for (K,Q) where computed), test accuracy."""
     if ax is None:
-        fig, axes = new_figure(ncols=4, width=15.0, height=3.6)
+        fig, axes = new_figure(ncols=5, width=18.0, height=3.6)
     else:
         axes, fig = np.atleast_1d(ax), np.atleast_1d(ax)[0].figure
     keys = [k for k in results if k != "claims"]
@@ -319,19 +319,20 @@ def plot(results: dict[str, Any], ax=None):
                      label=f"{key.replace('v', ' vs ')}, {regime}, {PARAM_LABELS[param]}")
         c, k = r["curves"], r["steps"]
         axes[0].plot(k, c["sparsity"], **style)
-        axes[1].plot(k, c["norm"], **style)
+        axes[1].plot(k, c["entropy"], **style)
+        axes[2].plot(k, c["norm"], **style)
         corr = c.get("corr_fro" if param == "W" else "corr_nuc")
         if corr is not None:
-            axes[2].plot(k, corr, **style)
-        axes[3].plot(k, c["test_acc"], **style)
-    labels = ("fraction of patches holding 90% mass", r"$\|W(k)\|_F$", "corr with SVM of selected patches",
-              "test accuracy")
-    for a, lab, t in zip(axes, labels, "abcd"):
+            axes[3].plot(k, corr, **style)
+        axes[4].plot(k, c["test_acc"], **style)
+    labels = ("fraction of patches holding 90% mass", "attention entropy (nats)", r"$\|W(k)\|_F$",
+              "corr with SVM of selected patches", "test accuracy")
+    for a, lab, t in zip(axes, labels, "abcde"):
         a.set_xlabel("iteration $k$")
         a.set_ylabel(lab)
         a.set_title(f"({t})")
-    axes[1].set_yscale("log")
-    axes[3].legend(fontsize=6, loc="lower right")
+    axes[2].set_yscale("log")
+    axes[4].legend(fontsize=6, loc="lower right")
     return fig
 
 
