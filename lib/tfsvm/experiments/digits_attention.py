@@ -104,7 +104,9 @@ def census(X: np.ndarray, Z: np.ndarray, scores: np.ndarray, alpha: np.ndarray) 
 def section6_split(X: np.ndarray, Z: np.ndarray, probs: np.ndarray, W_gd: np.ndarray) -> dict[str, Any]:
     """A §6 for one final W: O_i = {s_it > 1e-3}, W^fin (eq. (7)), Gen-SVM W^mm, W^SVMeq; correlations of
     W_gd with W^SVMeq and W^mm, the number of images selecting several patches and the largest
-    probability below the selected threshold. ``status`` names the step that failed, if any."""
+    probability below the selected threshold. Figure 8 drops instances with a probability between
+    1e-6 and 1e-3; a dataset of images cannot be dropped, so such patches count as masked and
+    ``largest_unselected`` reports how far from masked they are. ``status`` names the step that failed."""
     sets = tokens.selection_sets(probs, SELECTED_ABOVE, MASKED_BELOW)
     out: dict[str, Any] = {"multi": int(np.sum(sets.selected.sum(-1) > 1)),
                            "largest_unselected": float(np.max(np.where(sets.selected, 0.0, probs))),
@@ -174,6 +176,8 @@ def _curves(task: images.DigitsTask, Ws: np.ndarray) -> tuple[dict[str, list], n
 
 
 def _param_run(task: images.DigitsTask, param: str, config: dict, seed: int, over: bool) -> dict[str, Any]:
+    """Head (a): normalized GD on W or (K,Q) (one :func:`tfsvm.training.train` call), then curves,
+    feasibility, census, correlations with the SVMs of the final selection and ranks."""
     tr = task.train
     res = training.train(tr, param=param, steps=config["steps"], lr=config["lr"], normalized=True, init="default",
                          seed=seed, record=f"every {config['record_every']}")
