@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfsvm import images, metrics
-from tfsvm.errors import OptionError, ShapeError
+from tfsvm.errors import NonFiniteError, OptionError, ShapeError
 
 
 def test_pair_loader_labels_and_range():
@@ -69,6 +69,7 @@ def test_task_split_is_seeded_disjoint_and_probe_is_accurate():
     (lambda: images.load_digit_pair((0, 10)), OptionError),
     (lambda: images.image_patches(np.zeros((2, 8, 8)), 3), ShapeError),
     (lambda: images.image_patches(np.zeros((8, 8)), 2), ShapeError),
+    (lambda: images.image_patches(np.full((1, 8, 8), np.nan), 2), NonFiniteError),
     (lambda: images.patches_to_image(np.zeros((2, 15, 4)), 2), ShapeError),
     (lambda: images.embed_patches(np.zeros((2, 16, 4)), 8, 0, embedding="relu"), OptionError),
     (lambda: images.digits_task((0, 1), d=8, n_train=10_000), OptionError),

@@ -25,7 +25,7 @@ import numpy as np
 
 from ._validation import check_count, check_option
 from .data import AttentionData
-from .errors import OptionError, ShapeError
+from .errors import NonFiniteError, OptionError, ShapeError
 
 __all__ = ["SIDE", "load_digit_pair", "image_patches", "patches_to_image", "embed_patches", "DigitsTask",
            "digits_task", "linear_probe"]
@@ -58,7 +58,7 @@ def _check_images(images: Any, patch: int) -> np.ndarray:
     if img.shape[1] % patch:
         raise ShapeError(f"patch size {patch} does not divide the image side {img.shape[1]}")
     if not np.all(np.isfinite(img)):
-        raise ShapeError("images contain NaN or inf")
+        raise NonFiniteError("images contain NaN or inf")
     return img
 
 
@@ -104,7 +104,8 @@ def embed_patches(patches: Any, d: int, seed: int, embedding: str = "fourier") -
 
 
 def linear_probe(X: np.ndarray, Y: np.ndarray, C: float = 10.0) -> np.ndarray:
-    """Unit-norm linear head v from a bias-free logistic regression (inverse regularization ``C``) on mean-pooled tokens (1/T) Σ_t x_it."""
+    """Unit-norm linear head v from a bias-free logistic regression (inverse regularization ``C``)
+    on the mean-pooled tokens (1/T) Σ_t x_it."""
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=C, fit_intercept=False, max_iter=5000).fit(X.mean(axis=1), Y)
