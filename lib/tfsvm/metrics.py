@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_float_array, check_probs
-from .errors import DTypeError, NonFiniteError, ShapeError, ValueRangeError
+from .errors import DTypeError, NonFiniteError, OptionError, ShapeError, ValueRangeError
 
-__all__ = ["corr", "path_corr", "one_minus_corr", "loglog_slope", "mean_max_prob", "largest_masked_prob"]
+__all__ = ["corr", "path_corr", "one_minus_corr", "loglog_slope", "mean_max_prob", "largest_masked_prob",
+           "mass_fraction", "mean_entropy"]
 
 
 def _flat(A: np.ndarray, name: str) -> np.ndarray:
@@ -135,3 +136,23 @@ def largest_masked_prob(probs: Any, masked: Any) -> float | np.ndarray:
     vals = np.where(mask, P, -np.inf).reshape(P.shape[:-2] + (-1,)).max(-1)
     vals = np.where(np.isfinite(vals), vals, 0.0)
     return float(vals) if np.ndim(vals) == 0 else vals
+
+
+def mass_fraction(probs: Any, mass: float = 0.9) -> float | np.ndarray:
+    """Sparsity of attention: the fraction of the T tokens needed to hold ``mass`` of the softmax
+    mass (largest first), averaged over the n sequences: (..., n, T) → (...). 1/T for one-hot
+    attention, about ``mass`` for uniform attention (the "sparsity" of A's empirical-insights slide)."""
+    P = check_probs(probs)
+    if not 0 < mass < 1:
+        raise OptionError(f"mass must lie in (0, 1), got {mass}")
+    cum = np.cumsum(-np.sort(-P, axis=-1), axis=-1)
+    count = 1 + np.sum(cum < mass * cum[..., -1:], axis=-1)
+    f = (count / P.shape[-1]).mean(-1)
+    return float(f) if np.ndim(f) == 0 else f
+
+
+def mean_entropy(probs: Any) -> float | np.ndarray:
+    """Mean over sequences of the Shannon entropy −Σ_t s_it log s_it (nats): (..., n, T) → (...)."""
+    P = check_probs(probs)
+    h = -np.sum(np.where(P > 0, P * np.log(np.where(P > 0, P, 1.0)), 0.0), axis=-1).mean(-1)
+    return float(h) if np.ndim(h) == 0 else h

@@ -53,6 +53,7 @@ FIGURES: dict[str, str] = {
     "prompt_single_input": "B: single input, global and local directions",
     "prompt_multi_input": "B: several inputs, normalized vs. plain GD",
     "joint_training": "B, Figure 3: joint training of v and p",
+    "digits_attention": "Beyond the paper: attention on real images (digits), the paper's qualitative claims",
 }
 
 #: experiment ids, in the order of the paper
