@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine with Python 3.11:
 #   make book   -> .venv + dependencies, then the HTML book in _build/html
-#   make test   -> the same set-up, the strict book build, then the whole test suite
+#   make test   -> the same set-up, the library tests, the strict book build, then the book and site tests
+#   make check  -> the set-up and the library tests only (minutes; no book build)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ JB_FLAGS := --builder html -n -W --keep-going
 # MathJax served by the site itself (from the npm registry), so pages render offline.
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 
-.PHONY: venv book test reproduce assignments clean
+.PHONY: venv book check test reproduce assignments clean
 
 venv: $(STAMP)
 
@@ -40,8 +41,13 @@ $(CHROMIUM):
 	if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core
 
-test: book $(CHROMIUM)
-	$(BIN)/python -m pytest
+# Library and chapter-claim tests: no book build needed, so a broken library fails in minutes.
+check: venv
+	$(BIN)/python -m pytest tests/lib tests/chapters
+
+# The library tests first, then the book and the tests that need its sources or the built site.
+test: check book $(CHROMIUM)
+	$(BIN)/python -m pytest tests/book tests/site
 
 reproduce: venv
 	$(BIN)/python -m tfsvm.reproduce --scale paper --out results

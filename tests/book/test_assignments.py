@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ROOT / "assignments"
 NAMES = sorted(p.parent.name for p in ASSIGNMENTS.glob("*/*.ipynb") if p.stem == p.parent.name)
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN TEST CONFIG", "hidden: true", "BEGIN QUESTION", "ASSIGNMENT CONFIG")

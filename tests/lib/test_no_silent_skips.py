@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-CONFTEST = (Path(__file__).parent / "conftest.py").read_text()
+CONFTEST = (Path(__file__).parents[1] / "conftest.py").read_text()
 
 pytest_plugins = ["pytester"]
 
