@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._attention_inputs import (DTYPE, _as_head, _check_KQ, _check_loss, _check_Zseq, _checked_XWZ, _Inputs,
-                                _linear_inputs, _prompt_args, _seq_inputs, _tokens)
+from ._attention_inputs import DTYPE  # noqa: F401 (the package-wide dtype, re-exported for the trainers)
+from ._attention_inputs import (_as_head, _check_KQ, _check_loss, _check_Zseq, _checked_XWZ, _Inputs, _linear_inputs,
+                                _prompt_args, _seq_inputs, _tokens)
 from ._validation import check_labels, check_queries
 from .errors import ShapeError
 from .heads import Head

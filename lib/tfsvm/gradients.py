@@ -42,9 +42,9 @@ import numpy as np
 import torch
 
 from ._linalg import feature_block, feature_major_rows, matmul
-from ._validation import check_labels
+from ._validation import as_labels, check_labels
 from ._attention_inputs import _check_Zseq, _Inputs, _tokens
-from .attention import _logits, causal_mask
+from .attention import causal_mask
 from .errors import ShapeError
 from .losses import Loss, get_loss
 
@@ -246,9 +246,9 @@ def _problem_from_arrays(X, Z, Y, v, loss, causal, inp: _Inputs) -> tuple[Linear
     Za = inp.check(Zo, "Z")[0]
     Ya = np.asarray(Y.detach().cpu().numpy() if isinstance(Y, torch.Tensor) else Y)
     if seq:
-        Ya = np.asarray(Ya, dtype=np.float64)
-        if Ya.shape != Za.shape[:-1] or not np.all(np.isin(Ya, (-1.0, 1.0))):
-            raise ShapeError(f"Y must have shape {Za.shape[:-1]} with entries ±1 for sequence queries; got shape {Ya.shape}")
+        if Ya.shape != Za.shape[:-1]:
+            raise ShapeError(f"Y must have shape {Za.shape[:-1]} (one label per sequence query); got shape {Ya.shape}")
+        Ya = as_labels(Ya)
     else:
         Ya = check_labels(Ya, Xa, "Y")
     if causal and (not seq or Za.shape[-2] != Xa.shape[-2]):

@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import attention, data, metrics, svm, tokens, training
-from ..plotting import CONVERGENCE_COLORS, new_figure
+from ..plotting import new_figure
 from ._common import map_cells
 from .convergence_types import PAPER as _FIG5
 

@@ -33,7 +33,6 @@ import numpy as np
 from .. import data, metrics, svm, tokens, training
 from ..errors import InfeasibleError, SolverError
 from ..heads import LambdaHead, project_to_simplex
-from ..plotting import figure_and_axes
 from ._common import derive_seed, mean_or_none, normalized_rule, tile_trials
 
 _BASE = {"T": 10, "d": 10, "lr": 0.1, "loss": "logistic", "raw_eps": True, "selected_above": 1e-3,

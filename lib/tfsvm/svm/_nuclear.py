@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SolverError
-from ._certificates import _assemble, _verified
+from ._certificates import MaxMarginResult, _assemble, _verified
 from ._core import _solve
 from ._rows import _RankOne
 

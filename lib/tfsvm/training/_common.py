@@ -74,7 +74,7 @@ def _check_seed(seed: Any) -> int:
     return int(seed)
 
 
-def _resolve_head(head: Any, data: Any, B: int) -> Head:
+def _resolve_head(head: Any, data: Any) -> Head:
     d = data.d
     if head is None:
         return LinearHead(data.v)
@@ -158,7 +158,7 @@ def cpu_threads(threads: int | None = None):
 
 
 @contextmanager
-def _cpu_settings(device: torch.device, work: int = 0):
+def _cpu_settings(device: torch.device):
     """On CPU: :func:`cpu_threads`, and flush-to-zero for subnormal floats (exp of very negative
     log-probabilities would otherwise produce subnormals, ~100x slower to compute with). Both
     settings are restored afterwards."""

@@ -142,7 +142,7 @@ def _setup(data: Any, param: str, steps: int, loss: str | Loss, head: Any, init:
     m = None if m is None else check_count(m, "m", 1)
     batched = bool(data.batch_shape)
     B = data.batch_shape[0] if batched else 1
-    hd = _resolve_head(head, data, B)
+    hd = _resolve_head(head, data)
     if not batched and hd.batch_shape:
         raise ShapeError("a batched head needs batched data")
     if engine == "auto":

@@ -114,7 +114,7 @@ def regularization_path(
     prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
     theta = _ball_start(prob, W0, param, seed)
     Ws, excess, active, iters, Ks, Qs = [], [], [], [], [], []
-    with _cpu_settings(torch.device("cpu"), 0):
+    with _cpu_settings(torch.device("cpu")):
         for Rad in r_arr:
             res = _on_sphere(f_W, lambda th, Rad=float(Rad): unpack(th, Rad), theta, maxiter, gtol * max(1.0, Rad))
             if res is None:
@@ -251,7 +251,7 @@ def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone
     F = _cone_rows(X_np, Z_np, sc, alpha, W_a)
     X, Z, Y, v = (torch.tensor(np.asarray(a), dtype=DTYPE) for a in (X_np, Z_np, data.Y, data.v))
 
-    gam = Y[:, None] * (X @ v)  # (n, T) token scores
+    gam = torch.tensor(sc, dtype=DTYPE)  # (n, T) token scores γ_it (Definition 1), computed once by the data
     g_a = gam[torch.arange(n), torch.as_tensor(alpha)]  # (n,)
     diff = gam - g_a[:, None]  # γ_it − γ_iα_i (0 at α_i)
 
@@ -279,7 +279,7 @@ def _local_regularization_path(data: AttentionData, radii: Iterable[float], cone
     x = W0.ravel() / np.linalg.norm(W0)
     prob = LinearProblem(X[None], Z[None, :, None], Y[None, :, None], v[None], ls_)
     Ws, excess, active, iters = [], [], [], []
-    with _cpu_settings(torch.device("cpu"), 0):
+    with _cpu_settings(torch.device("cpu")):
         for Rad in r_arr:
             x = Rad * x / np.linalg.norm(x)
             scale[0] = 1.0

@@ -93,7 +93,7 @@ def train_prompt(
     is_rec = np.zeros(steps + 1, dtype=bool)
     is_rec[rec] = True
     out = {k: [] for k in ("p", "v", "loss", "probs", "outputs")}
-    with _cpu_settings(dev, B * data.n * data.T * d), torch.no_grad():
+    with _cpu_settings(dev), torch.no_grad():
         for k in range(steps + 1):
             a = torch.einsum("ntd,bd->bnt", keys, p)
             if k == 0 or train_v:  # the scores change only with v
