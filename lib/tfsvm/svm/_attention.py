@@ -315,6 +315,12 @@ def att_svm_batch(
     if a.ndim == 1 and a.shape == X.shape[1:2]:
         a = np.broadcast_to(a, X.shape[:2])
     alpha = check_selection(a, X)
+    W, feasible, info = _att_svm_batch_core(X, Z, alpha)
+    return (W, feasible, info) if return_info else (W, feasible)
+
+
+def _att_svm_batch_core(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """:func:`att_svm_batch` on already-checked float64 arrays (for library callers that checked once)."""
     B, n, T, d = X.shape
     W = np.full((B, d, d), np.nan)
     feasible = np.zeros(B, dtype=bool)
@@ -331,11 +337,9 @@ def att_svm_batch(
                 continue
             except SolverError:
                 failed[k] = True
-                warnings.warn(f"att_svm_batch: instance {k} could not be solved accurately; flagged", stacklevel=2)
+                warnings.warn(f"att_svm_batch: instance {k} could not be solved accurately; flagged", stacklevel=3)
                 continue
             W[k] = res.W
             feasible[k] = True
             kkt[k], value[k], gap[k] = res.kkt_residual, res.value, res.duality_gap
-    if return_info:
-        return W, feasible, {"kkt_residual": kkt, "value": value, "duality_gap": gap, "failed": failed}
-    return W, feasible
+    return W, feasible, {"kkt_residual": kkt, "value": value, "duality_gap": gap, "failed": failed}

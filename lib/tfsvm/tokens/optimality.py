@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .. import attention, svm
+from ..svm._attention import _att_svm_batch_core
 from .._validation import check_option, check_positive, check_queries, check_selection, check_tokens
 from ..errors import InfeasibleError, OptionError, ShapeError
 from .scores import _check_probs, _check_scores, optimal_tokens
@@ -137,8 +138,8 @@ def _margins(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray, W: np.ndarray) -> 
 
 
 def _att_svm_batch(X: np.ndarray, Z: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``svm.att_svm_batch`` with the NaN matrices of infeasible trials replaced by zeros."""
-    W, feasible = svm.att_svm_batch(X, Z, alpha)
+    """``svm.att_svm_batch`` on checked arrays, with the NaN matrices of infeasible trials replaced by zeros."""
+    W, feasible, _ = _att_svm_batch_core(X, Z, alpha)
     return np.where(feasible[:, None, None], W, 0.0), feasible
 
 
@@ -159,8 +160,12 @@ def locally_optimal_batch(X: Any, Z: Any, scores: Any, alpha: Any, tol: float = 
     Infeasible trials are not locally optimal (as in :func:`is_locally_optimal`).
     """
     X, Z, scores = _check_problem(X, Z, scores, batch_of="locally_optimal_batch")
-    alpha = check_selection(alpha, X)
-    tol = check_positive(tol, "tol")
+    return _locally_optimal_core(X, Z, scores, check_selection(alpha, X), check_positive(tol, "tol"))
+
+
+def _locally_optimal_core(X: np.ndarray, Z: np.ndarray, scores: np.ndarray, alpha: np.ndarray,
+                          tol: float) -> LocalOptimalityBatch:
+    """:func:`locally_optimal_batch` on checked arrays (the input is validated once, by the public caller)."""
     W, feasible = _att_svm_batch(X, Z, alpha)
     support = _on_margin(_margins(X, Z, alpha, W), tol) & feasible[:, None, None]
     beaten = np.any(_violations(support, scores, alpha), axis=(-2, -1))
@@ -207,7 +212,8 @@ def classify_runs_batch(X: Any, Z: Any, scores: Any, probs_final: Any, tol: floa
     labels = np.full(X.shape[0], "global", dtype=object)
     other = np.flatnonzero(np.any(alpha != opt, axis=-1))
     if other.size:
-        local = locally_optimal_batch(X[other], Z[other], scores[other], alpha[other], tol).locally_optimal
+        local = _locally_optimal_core(X[other], Z[other], scores[other], alpha[other],
+                                      check_positive(tol, "tol")).locally_optimal
         labels[other] = np.where(local, "local", "not_local")
     return labels.astype(str)
 
