@@ -27,6 +27,7 @@ import csv
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,11 +50,13 @@ def grade_one(zip_path: Path, submission: Path, out: Path, timeout: float = 900)
     """``otter run`` one submission into ``out``; return the parsed results.json."""
     out.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "otter", "run", "--no-logo", "-a", str(zip_path), "-o", str(out), str(submission)]
+    start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=out)
+    seconds = round(time.perf_counter() - start, 1)
     (out / "otter-run.log").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     if proc.returncode != 0 or not (out / "results.json").is_file():
-        return {"error": f"otter run failed (exit {proc.returncode}), see {out / 'otter-run.log'}"}
-    return json.loads((out / "results.json").read_text(encoding="utf-8"))
+        return {"error": f"otter run failed (exit {proc.returncode}), see {out / 'otter-run.log'}", "seconds": seconds}
+    return {**json.loads((out / "results.json").read_text(encoding="utf-8")), "seconds": seconds}
 
 
 def scores(results: dict) -> dict[str, tuple[float, float]]:
@@ -62,16 +65,16 @@ def scores(results: dict) -> dict[str, tuple[float, float]]:
 
 
 def write_gradebook(rows: list[tuple[str, dict]], manual: list[str], path: Path) -> None:
-    """One CSV row per submission: points per question, total, max, manual columns, error."""
+    """One CSV row per submission: points per question, total, max, manual columns, grading time, error."""
     questions = sorted({q for _, r in rows for q in scores(r)})
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["submission", *questions, "autograded_total", "autograded_max", *(f"{m} (manual)" for m in manual), "error"])
+        writer.writerow(["submission", *questions, "autograded_total", "autograded_max", *(f"{m} (manual)" for m in manual), "grading_seconds", "error"])
         for name, results in rows:
             s = scores(results)
             total = sum(v[0] for v in s.values())
             maximum = sum(v[1] for v in s.values())
-            writer.writerow([name, *(s.get(q, (0.0, 0.0))[0] for q in questions), total, maximum, *([""] * len(manual)), results.get("error", "")])
+            writer.writerow([name, *(s.get(q, (0.0, 0.0))[0] for q in questions), total, maximum, *([""] * len(manual)), results["seconds"], results.get("error", "")])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -481,3 +481,32 @@ def test_batch_grading_writes_one_gradebook_for_three_submissions(dist, tmp_path
     assert [float(rows[s]["autograded_total"]) for s in ("alice", "bob", "carol")] == [15.0, 0.0, 12.0]
     assert {float(r["autograded_max"]) for r in rows.values()} == {15.0}
     assert "q5b_explain (manual)" in rows["alice"] and rows["alice"]["q5b_explain (manual)"] == ""
+
+
+# --- one student set-up command; the student pages under "Courses" ---------------------------
+
+SETUP_COMMAND = 'pip install "tfsvm[assignments] @ git+https://github.com/tfsvm-book/transformers-as-svms"'
+
+
+def test_one_setup_command_everywhere_and_the_assignments_extra():
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {s.split(">")[0].split("=")[0].split("<")[0] for s in extras["assignments"]}
+    assert names == {"otter-grader", "notebook", "jupyterlab"}
+    for page in ("book/assignments.md", "assignments/README.md", "README.md", "book/teaching.md"):
+        assert SETUP_COMMAND in (ROOT / page).read_text(), page
+    for name in NAMES:
+        nb = nbformat.read(ASSIGNMENTS / name / f"{name}.ipynb", as_version=4)
+        (setup,) = [c.source for c in nb.cells if c.cell_type == "code" and "google.colab" in c.source]
+        assert f"SETUP = '{SETUP_COMMAND}'" in setup and f'otter.Notebook("{name}.ipynb")' in setup
+    assert "pip install -e ." not in (ROOT / "book/assignments.md").read_text().replace('pip install -e ".[assignments]"', "")
+
+
+def test_student_and_teaching_pages_form_the_courses_part():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    parts = {p["caption"]: [c["file"] for c in p["chapters"]] for p in toc["parts"]}
+    assert parts["Courses"] == ["book/assignments", "book/teaching"]
+    assert "For instructors" not in parts
