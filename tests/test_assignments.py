@@ -44,7 +44,7 @@ NAMES = sorted(p.parent.name for p in ASSIGNMENTS.glob("*/*.ipynb") if p.stem ==
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN TEST CONFIG", "hidden: true", "# BEGIN QUESTION", "ASSIGNMENT CONFIG")
 TIMEOUT = 600
 
-pytestmark = pytest.mark.slow  # ~1 min of CPU: six notebook gradings
+pytestmark = pytest.mark.slow  # ~15 min wall on the shared 2-core machine: 20 notebook gradings and a fresh venv
 
 
 def test_there_are_three_assignments_one_per_book_part():
