@@ -12,7 +12,7 @@ JB_FLAGS := --builder html -n -W --keep-going
 # MathJax served by the site itself (from the npm registry), so pages render offline.
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 
-.PHONY: venv book check test reproduce assignments clean
+.PHONY: venv book check test reproduce assignments grade clean
 
 venv: $(STAMP)
 
@@ -30,6 +30,12 @@ $(MATHJAX): $(STAMP)
 # Student and autograder notebooks from the single sources in assignments/ (the book links the student ones).
 assignments: venv
 	$(BIN)/python assignments/build.py
+
+# Batch-grade a folder of submissions locally (otter run per notebook, one gradebook CSV):
+#   make grade ASSIGNMENT=part1-att-svm SUBMISSIONS=dir
+# It runs the students' code unsandboxed: trusted code only (see assignments/README.md).
+grade: assignments
+	$(BIN)/python assignments/grade.py --assignment "$(ASSIGNMENT)" "$(SUBMISSIONS)"
 
 book: venv $(MATHJAX) assignments
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
