@@ -165,16 +165,10 @@ def joint_probe(insts: data.AttentionData, steps: int = 1000) -> list[dict[str, 
     relaxed version — margins ≥ 0 for sequences that are not v-SVM support vectors, as in B), corr(v,
     v-SVM) and the number of v-SVM support sequences.
     """
-    logistic = get_loss("logistic")
     rows = []
     for inst in (insts.trial(b) for b in range(insts.trials)):
-        Xt, Zt, Yt, _ = _tensors(inst)
-
-        def loss(W: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            r = (attention.attention_probs(Xt, W, Zt)[..., None] * Xt).sum(-2)  # attention outputs r_i
-            return logistic(Yt * (r @ u)).mean()
-
-        W, u = normalized_gd([np.zeros((inst.d, inst.d)), np.asarray(inst.v)], loss, steps)
+        run = training.train_joint(inst, steps=steps, lr=0.1, init="zero")
+        W, u = run["W"][-1], run["v"][-1]
         sel = _selection(W, inst)
         v_mm, support = svm.v_svm(inst.X, inst.Y, sel)
         F_sel, feature_rows = svm.att_features(inst.X, inst.Z, sel)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tfsvm import images
+from tfsvm import images, training
 from tfsvm.experiments import FIGURES, compare_with_paper, run_experiment
 from tfsvm.experiments import digits_attention as da
 
@@ -82,8 +82,8 @@ def test_census_on_a_hand_made_selection():
 
 def test_joint_training_is_seeded():
     tr = images.digits_task((3, 8), d=12, n_train=10, seed=0).train
-    a = da.train_joint(tr, steps=20, lr=0.1, record_every=10, seed=4)
-    b = da.train_joint(tr, steps=20, lr=0.1, record_every=10, seed=4)
+    a = training.train_joint(tr, steps=20, lr=0.1, init="default", seed=4, record="every 10")
+    b = training.train_joint(tr, steps=20, lr=0.1, init="default", seed=4, record="every 10")
     np.testing.assert_array_equal(a["W"], b["W"])
     assert a["W"].shape == (3, 12, 12) and a["v"].shape == (3, 12)
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tfsvm import gradients as G
-from tfsvm import svm, training
+from tfsvm import data, svm, training
 from tfsvm.training import _common
 from tfsvm.attention import erm_loss
 from tfsvm.data import (
@@ -563,3 +563,19 @@ def test_custom_head_without_closed_form_trains_with_autograd():
     assert res.info["engine"] == "autograd" and np.all(np.isfinite(res.W))
     with pytest.raises(OptionError, match="feature_value_and_grad"):
         training.train(inst, steps=2, head=Tanh(inst.v), engine="fast")
+
+
+def test_train_joint_trains_head_and_attention_and_checks_its_input():
+    from tfsvm.errors import OptionError
+
+    D = data.unit_sphere_data(n=3, T=4, d=5, seed=2, gap=0.1)
+    run = training.train_joint(D, steps=50, lr=0.1, init="zero", record=[0, 50])
+    assert np.all(run["W"][0] == 0) and np.allclose(run["v"][0], D.v)
+    assert np.linalg.norm(run["W"][-1]) > 0 and not np.allclose(run["v"][-1], D.v)  # both moved
+    # normalized steps: each factor moves by at most lr per step
+    assert np.linalg.norm(run["W"][-1]) <= 50 * 0.1 + 1e-9
+    assert run["probs"].shape == (3, 4) and np.allclose(run["probs"].sum(-1), 1.0)
+    with pytest.raises(OptionError):
+        training.train_joint(data.unit_sphere_data(n=3, T=4, d=5, seed=2, trials=2), steps=5)
+    with pytest.raises(OptionError):
+        training.train_joint(D, steps=5, init="random")

@@ -13,7 +13,7 @@ selects at the end (W_α^mm, and, over-parameterized and if ``nuclear``, the nuc
 optimal), and the W run is compared with Section 6's split W^SVMeq = W^fin + R·W̄^mm (Gen-SVM): always
 when over-parameterized; when under-parameterized if (Att-SVM) for GD's selection is infeasible or
 ``split_under`` is set (Gen-SVM on all images takes minutes: paper scale). In the over-parameterized
-regime two more heads are trained: (b) v jointly with W (:func:`train_joint`, B's joint training;
+regime two more heads are trained: (b) v jointly with W (:func:`tfsvm.training.train_joint`, B's joint training;
 limits compared with B's v-SVM and the 𝒮-relaxed W-SVM) and (c) the MLP head of Section 6 (limit
 compared with W^SVMeq, Gen-SVM and the one-token Att-SVM).
 
@@ -31,13 +31,11 @@ from typing import Any, Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 
 from .. import images, metrics, svm, tokens, training
-from ..attention import DTYPE, softmax, softmax_mix
+from ..attention import softmax
 from ..errors import InfeasibleError, SolverError
 from ..heads import MLPHead
-from ..losses import get_loss
 from ..plotting import PARAM_COLORS, PARAM_LABELS, new_figure
 from .convergence_types import PARAMS
 
@@ -132,38 +130,6 @@ def section6_split(X: np.ndarray, Z: np.ndarray, probs: np.ndarray, W_gd: np.nda
     return out
 
 
-def train_joint(data, steps: int, lr: float, record_every: int, seed: int) -> dict[str, np.ndarray]:
-    """B's joint training in A's model: normalized GD on (v, W) of L = (1/n) Σ ℓ(Y_i vᵀX_iᵀS(X_i W z_i)),
-    each gradient normalised separately, W(0) with PyTorch's default entries U(−1/√d, 1/√d) (seeded),
-    v(0) = the probe head, logistic loss. Autograd through
-    :func:`tfsvm.attention.softmax_mix` (cancellation-free at saturation). Returns recorded ``W``
-    (R, d, d), ``v`` (R, d), ``steps`` (R,) and the final ``probs`` (n, T)."""
-    X, Z, Y = (torch.tensor(a, dtype=DTYPE) for a in (data.X, data.Z, data.Y))
-    bound = 1.0 / np.sqrt(data.d)
-    W = torch.tensor(np.random.default_rng(seed).uniform(-bound, bound, (data.d, data.d)), dtype=DTYPE)
-    v = torch.tensor(data.v, dtype=DTYPE)
-    ell = get_loss("logistic")
-    rec = training.parse_record(f"every {record_every}", steps)
-    Ws, vs = [], []
-    with training.cpu_threads():
-        for k in range(steps + 1):
-            W.requires_grad_(True)
-            v.requires_grad_(True)
-            a = torch.einsum("ntd,de,ne->nt", X, W, Z)
-            r, s = softmax_mix(a[:, None, :], X)
-            L = ell.value(Y * (r[:, 0] @ v)).mean()
-            if k in rec:
-                Ws.append(W.detach().numpy().copy())
-                vs.append(v.detach().numpy().copy())
-            if k == steps:
-                break
-            gW, gv = torch.autograd.grad(L, (W, v))
-            with torch.no_grad():
-                W = W - lr * gW / (torch.linalg.norm(gW) + training.EPS)
-                v = v - lr * gv / (torch.linalg.norm(gv) + training.EPS)
-    return {"W": np.array(Ws), "v": np.array(vs), "steps": rec, "probs": s[:, 0].detach().numpy()}
-
-
 # --------------------------------------------------------------------------- one regime
 
 
@@ -209,7 +175,8 @@ def _param_run(task: images.DigitsTask, param: str, config: dict, seed: int, ove
 def _heads(task: images.DigitsTask, config: dict, seed: int) -> dict[str, Any]:
     """Heads (b) joint (v, W) and (c) MLP, in one regime."""
     tr = task.train
-    jt = train_joint(tr, config["steps"], config["lr"], config["record_every"], seed)
+    jt = training.train_joint(tr, config["steps"], config["lr"], init="default", seed=seed, rule="normalized_eps",
+                              record=f"every {config['record_every']}")
     alpha = np.argmax(jt["probs"], axis=-1)
     joint: dict[str, Any] = {"test_acc": float(accuracy(task.test, probs_of(task.test, jt["W"][-1:]), jt["v"][-1])[0]),
                              "train_acc": float(accuracy(tr, jt["probs"][None], jt["v"][-1])[0]),

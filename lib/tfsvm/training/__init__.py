@@ -14,7 +14,8 @@ checks its input once and runs one engine (``engine=``): the reference, the fast
 (:mod:`~tfsvm.training._engine`: the same iterates rearranged in reduced coordinates and a
 feature-major layout, tested equal to the reference), or autograd through the model (for heads
 without a closed form). Every engine takes its steps through one :func:`step_direction`.
-:mod:`~tfsvm.training.prompt` trains B's prompt model (:func:`train_prompt`);
+:mod:`~tfsvm.training.prompt` trains B's prompt model (:func:`train_prompt`); :mod:`~tfsvm.training.joint`
+trains the head v together with W in A's model (:func:`train_joint`);
 :mod:`~tfsvm.training.paths` computes regularization paths W̄_R = argmin_{‖W‖_F ≤ R} L(W)
 (:func:`regularization_path`, and the (K, Q) analogue).
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 from ._common import EPS, RULES, TrainResult, cpu_threads, parse_record, step_direction
 from .gd import ENGINES, Iterate, reference_gd, train
+from .joint import train_joint
 from .paths import RegularizationPath, regularization_path
 from .prompt import PromptTrainResult, train_prompt
 
@@ -46,6 +48,7 @@ __all__ = [
     "reference_gd",
     "step_direction",
     "train_prompt",
+    "train_joint",
     "regularization_path",
     "parse_record",
     "cpu_threads",
