@@ -15,6 +15,11 @@
 4. Record every experiment. ``TFSVM_RECORD_DIR`` is set for the kernels that run
    the chapters, so each ``run_experiment`` call saves its record; the
    "Reproduction status" page builds ``summary.json`` from them.
+5. Serve the slider figures' frames as files. ``TFSVM_FRAMES_DIR`` (and the book's root,
+   ``TFSVM_SITE_ROOT``) are set for the kernels, so ``tfsvm.plotting.interactive_frames`` writes
+   each frame to ``_build/site-extra/figure-frames/`` instead of inlining it in the page; that
+   folder is copied to the site's root. It lives and dies with the execution cache, as the
+   records do, since a cached notebook's output refers to its frames.
 """
 
 from __future__ import annotations
@@ -34,18 +39,26 @@ def _cache_dir(app) -> Path:
 
 def _prepare(app, config) -> None:
     import tfsvm
+    from tfsvm import plotting
 
     cache = _cache_dir(app)
     records = Path(app.outdir).parent / "reproduce"
+    extra = Path(app.outdir).parent / "site-extra"
     # the cache is also invalid when the experiments' scale changes (TFSVM_SCALE=paper make book)
     current = f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
     stamp = cache / STAMP
     if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != current):
         shutil.rmtree(cache)
         shutil.rmtree(records, ignore_errors=True)
+        shutil.rmtree(extra, ignore_errors=True)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     os.environ["TFSVM_RECORD_DIR"] = str(records.resolve())
+    frames = extra / plotting.FRAMES_FOLDER
+    frames.mkdir(parents=True, exist_ok=True)
+    os.environ[plotting.FRAMES_DIR_ENV] = str(frames.resolve())
+    os.environ[plotting.SITE_ROOT_ENV] = str(Path(app.srcdir).resolve())
+    config.html_extra_path = [*config.html_extra_path, str(extra.resolve())]
     if (Path(app.srcdir) / LOCAL_MATHJAX).exists():
         config.html_extra_path = [*config.html_extra_path, LOCAL_MATHJAX.parts[0]]
         config.mathjax_path = "../" + Path(*LOCAL_MATHJAX.parts[1:]).as_posix()  # relative to _static/
