@@ -106,6 +106,10 @@ def test_images_load_and_have_alt_text(visit, path):
         width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
         assert width > 0, f"{path}: image {img.get_attribute('src')} did not load"
         assert (img.get_attribute("alt") or "").strip(), f"{path}: image {img.get_attribute('src')} has no alt text"
+        alt = img.get_attribute("alt").strip()
+        # a file name read out by a screen reader says nothing: describe the figure (its caption)
+        assert not alt.lower().endswith((".png", ".svg", ".jpg", ".jpeg", ".gif")) and "_images/" not in alt, \
+            f"{path}: image {img.get_attribute('src')} has a file name as alt text: {alt!r}"
 
 
 @pytest.mark.parametrize("path", [p for p in PAGES if "prf:" in source_of(p)])

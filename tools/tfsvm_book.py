@@ -20,6 +20,9 @@
    each frame to ``_build/site-extra/figure-frames/`` instead of inlining it in the page; that
    folder is copied to the site's root. It lives and dies with the execution cache, as the
    records do, since a cached notebook's output refers to its frames.
+6. Alt text from captions. myst-nb gives a glued figure's image its file path as alt text; a
+   screen reader would read out a hash. Every image of a captioned figure whose alt text is missing
+   or is its own path gets the caption's text instead.
 """
 
 from __future__ import annotations
@@ -75,7 +78,29 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"][:] = unique  # in place: later handlers (MathJax) append to this very list
 
 
+ALT_CHARS = 400  # a screen reader reads the whole alt text; the caption below follows anyway
+
+
+def caption_alt(caption: str) -> str:
+    """The caption as alt text: one line, cut at a word boundary after ``ALT_CHARS`` characters."""
+    text = " ".join(caption.split())
+    return text if len(text) <= ALT_CHARS else text[:ALT_CHARS].rsplit(" ", 1)[0] + " ..."
+
+
+def _alt_from_captions(app, doctree, docname) -> None:
+    from docutils import nodes
+
+    for figure in doctree.findall(nodes.figure):
+        captions = list(figure.findall(nodes.caption))
+        if not captions:
+            continue
+        for image in figure.findall(nodes.image):
+            if not image.get("alt") or image["alt"] == image.get("uri"):
+                image["alt"] = caption_alt(captions[0].astext())
+
+
 def setup(app):
+    app.connect("doctree-resolved", _alt_from_captions)
     app.connect("config-inited", _prepare, priority=100)
     # early: a later handler may return a template name, which ends the event (emit_firstresult)
     app.connect("html-page-context", _dedupe_scripts, priority=1)

@@ -2,7 +2,8 @@
 
 Colours follow the paper where it has a convention: the W-parameterization is
 blue and (K,Q) red (Fig. 7); Global / Local / Not-local bars are red / blue / teal
-(Figs. 2, 5). Figures have an opaque white background so they stay legible when
+(Figs. 2, 5). Every palette here stays distinguishable under simulated deuteranopia,
+protanopia and tritanopia (tests/test_palette.py states the measure and the threshold). Figures have an opaque white background so they stay legible when
 the site is shown in dark mode.
 """
 
@@ -27,8 +28,16 @@ from tfsvm._validation import check_count
 
 #: colour of each parameterization
 PARAM_COLORS = {"W": "tab:blue", "KQ": "tab:red"}
-#: colour of each convergence type (Figs. 2 and 5)
-CONVERGENCE_COLORS = {"global": "tab:red", "local": "tab:blue", "not_local": "teal", "b1": "tab:green"}
+#: colour of each convergence type (Figs. 2 and 5). Not-local is a light teal and B.1 a light green:
+#: matplotlib's "teal" merges with the blue under tritanopia, its green with the red under
+#: deuteranopia (tests/test_palette.py)
+CONVERGENCE_COLORS = {"global": "tab:red", "local": "tab:blue", "not_local": "#4DB6AC", "b1": "#A6D854"}
+#: the colour cycle of every figure: matplotlib's blue and orange, then a dark green and a magenta in
+#: place of matplotlib's green and red, so that the first ``CYCLE_CHECKED`` colours (the most series
+#: any figure takes from the cycle) stay apart for colour-blind readers; then the rest of tab10
+CYCLE_COLORS = ("tab:blue", "tab:orange", "#1B5E20", "#AA3377", "tab:brown", "tab:pink", "tab:gray", "tab:olive",
+                "tab:cyan")
+CYCLE_CHECKED = 4
 #: human-readable labels
 PARAM_LABELS = {"W": r"$W$", "KQ": r"$(K,Q)$"}
 
@@ -51,6 +60,7 @@ def setup_style() -> None:
             "legend.fontsize": 9,
             "legend.framealpha": 0.9,
             "font.size": 10,
+            "axes.prop_cycle": mpl.cycler(color=list(CYCLE_COLORS)),
         }
     )
 
