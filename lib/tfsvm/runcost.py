@@ -2,8 +2,9 @@
 
 A chapter's last cell calls :func:`glue_run_cost`, which measures the time since its kernel
 process started (start-up and imports included, as a reader waits for them too) and the peak
-resident memory of the kernel and of its largest worker process (``getrusage``), and glues both,
-so that the top of the chapter can state what running it cost when the book was built.
+resident memory of the kernel and of the largest process it started, such as an experiment's
+worker process (``getrusage``), and glues both, so that the top of the chapter can state what
+running it cost when the book was built.
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ class RunCost:
 
     seconds: float
     peak_mb: float
-    worker_peak_mb: float  # the largest finished worker process (0.0 if none ran)
+    child_peak_mb: float  # the largest finished child process: experiment workers, helpers (0.0 if none)
 
     def memory_text(self) -> str:
         """The peak memory as a phrase for the text, e.g. ``"410 MB"``."""
         text = f"{self.peak_mb:.0f} MB"
-        if self.worker_peak_mb > 0:
-            text += f" in the kernel and at most {self.worker_peak_mb:.0f} MB in each worker process"
+        if self.child_peak_mb > 0:
+            text += f" in the kernel and {self.child_peak_mb:.0f} MB in the largest process it started"
         return text
 
 
@@ -41,7 +42,7 @@ def _peak_mb(who: int) -> float:
 def measure() -> RunCost:
     """The cost of this process so far: seconds since it started, and peak memory."""
     return RunCost(seconds=time.time() - psutil.Process().create_time(), peak_mb=_peak_mb(resource.RUSAGE_SELF),
-                   worker_peak_mb=_peak_mb(resource.RUSAGE_CHILDREN))
+                   child_peak_mb=_peak_mb(resource.RUSAGE_CHILDREN))
 
 
 def glue_run_cost(prefix: str) -> RunCost:
