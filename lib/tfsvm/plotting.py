@@ -3,8 +3,9 @@
 Colours follow the paper where it has a convention: the W-parameterization is
 blue and (K,Q) red (Fig. 7); Global / Local / Not-local bars are red / blue / teal
 (Figs. 2, 5). Every palette here stays distinguishable under simulated deuteranopia,
-protanopia and tritanopia (tests/test_palette.py states the measure and the threshold). Figures have an opaque white background so they stay legible when
-the site is shown in dark mode.
+protanopia and tritanopia (tests/test_palette.py states the measure and the threshold).
+Figures have an opaque white background so they stay legible when the site is shown in
+dark mode.
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ _SLIDER_SCRIPT = """(function () {
     slider.value = k; img.src = frames[k]; label.textContent = (k + 1) + " / " + frames.length;
     if (k + 1 < frames.length) { new Image().src = frames[k + 1]; }  // fetch the next frame ahead
   }
-  function stop() { clearInterval(timer); timer = null; play.textContent = "\u25B6"; play.setAttribute("aria-label", "play"); }
+  function stop() {
+    clearInterval(timer); timer = null; play.textContent = "\u25B6"; play.setAttribute("aria-label", "play");
+  }
   slider.addEventListener("input", function () { stop(); show(+slider.value); });
   root.querySelectorAll("[data-step]").forEach(function (b) {
     b.addEventListener("click", function () { stop(); show(+slider.value + (+b.dataset.step)); });
