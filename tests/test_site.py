@@ -155,6 +155,7 @@ def test_interactive_figures_respond_to_the_slider(visit, path):
         page.wait_for_function("([el, old]) => el.src !== old", arg=[img.element_handle(), before], timeout=5_000)
         # the new frame is a separate file fetched on demand: it must exist on the site
         page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=5_000)
+        assert img.evaluate("el => el.naturalWidth") > 0
 
 
 MAX_PAGE_BYTES = 1_000_000  # a page over 1 MB is seconds of blank screen on a slow link
@@ -165,4 +166,3 @@ def test_every_page_is_light(built_site):
     assert sizes, "no HTML page found"
     heavy = {page: size for page, size in sizes.items() if size > MAX_PAGE_BYTES}
     assert not heavy, f"pages over {MAX_PAGE_BYTES} bytes of HTML: {heavy}"
-        assert img.evaluate("el => el.naturalWidth") > 0

@@ -4,7 +4,7 @@
    the notebooks' code cells only, so a change in ``lib/tfsvm`` would not re-run
    the chapters. We store ``tfsvm.source_hash()`` next to the cache and wipe the
    cache (and the experiment records) when the library's sources or the
-   experiments' scale (``TFSVM_SCALE``) change.
+   experiments' scale (``TFSVM_SCALE``) change, and make Sphinx re-read every page then.
 2. Serve MathJax from the site itself when ``make book`` has installed it into
    ``_mathjax/mathjax`` (copied to the site's root as ``mathjax/``), so the site and
    its browser tests work offline; otherwise Sphinx's default CDN copy is used.
@@ -31,6 +31,8 @@ import os
 import shutil
 from pathlib import Path
 
+from sphinx.application import ENV_PICKLE_FILENAME
+
 STAMP = "tfsvm-source-hash"
 LOCAL_MATHJAX = Path("_mathjax/mathjax/tex-mml-chtml.js")
 
@@ -54,6 +56,9 @@ def _prepare(app, config) -> None:
         shutil.rmtree(cache)
         shutil.rmtree(records, ignore_errors=True)
         shutil.rmtree(extra, ignore_errors=True)
+        # and re-read every page: Sphinx would otherwise keep the pages whose source did not change,
+        # with outputs (and frames, records) of the old library, and execute nothing for them
+        (Path(app.doctreedir) / ENV_PICKLE_FILENAME).unlink(missing_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     os.environ["TFSVM_RECORD_DIR"] = str(records.resolve())
