@@ -4,7 +4,7 @@
    the notebooks' code cells only, so a change in ``lib/tfsvm`` would not re-run
    the chapters. We store ``tfsvm.source_hash()`` next to the cache and wipe the
    cache (and the experiment records) when the library's sources or the
-   experiments' scale (``TFSVM_SCALE``) change.
+   experiments' scale (``TFSVM_SCALE``) change, and make Sphinx re-read every page then.
 2. Serve MathJax from the site itself when ``make book`` has installed it into
    ``_mathjax/mathjax`` (copied to the site's root as ``mathjax/``), so the site and
    its browser tests work offline; otherwise Sphinx's default CDN copy is used.
@@ -15,6 +15,14 @@
 4. Record every experiment. ``TFSVM_RECORD_DIR`` is set for the kernels that run
    the chapters, so each ``run_experiment`` call saves its record; the
    "Reproduction status" page builds ``summary.json`` from them.
+5. Serve the slider figures' frames as files. ``TFSVM_FRAMES_DIR`` (and the book's root,
+   ``TFSVM_SITE_ROOT``) are set for the kernels, so ``tfsvm.plotting.interactive_frames`` writes
+   each frame to ``_build/site-extra/figure-frames/`` instead of inlining it in the page; that
+   folder is copied to the site's root. It lives and dies with the execution cache, as the
+   records do, since a cached notebook's output refers to its frames.
+6. Alt text from captions. myst-nb gives a glued figure's image its file path as alt text; a
+   screen reader would read out a hash. Every image of a captioned figure whose alt text is missing
+   or is its own path gets the caption's text instead.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+
+from sphinx.application import ENV_PICKLE_FILENAME
 
 STAMP = "tfsvm-source-hash"
 LOCAL_MATHJAX = Path("_mathjax/mathjax/tex-mml-chtml.js")
@@ -34,18 +44,29 @@ def _cache_dir(app) -> Path:
 
 def _prepare(app, config) -> None:
     import tfsvm
+    from tfsvm import plotting
 
     cache = _cache_dir(app)
     records = Path(app.outdir).parent / "reproduce"
+    extra = Path(app.outdir).parent / "site-extra"
     # the cache is also invalid when the experiments' scale changes (TFSVM_SCALE=paper make book)
     current = f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
     stamp = cache / STAMP
     if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != current):
         shutil.rmtree(cache)
         shutil.rmtree(records, ignore_errors=True)
+        shutil.rmtree(extra, ignore_errors=True)
+        # and re-read every page: Sphinx would otherwise keep the pages whose source did not change,
+        # with outputs (and frames, records) of the old library, and execute nothing for them
+        (Path(app.doctreedir) / ENV_PICKLE_FILENAME).unlink(missing_ok=True)
     cache.mkdir(parents=True, exist_ok=True)
     stamp.write_text(current + "\n")
     os.environ["TFSVM_RECORD_DIR"] = str(records.resolve())
+    frames = extra / plotting.FRAMES_FOLDER
+    frames.mkdir(parents=True, exist_ok=True)
+    os.environ[plotting.FRAMES_DIR_ENV] = str(frames.resolve())
+    os.environ[plotting.SITE_ROOT_ENV] = str(Path(app.srcdir).resolve())
+    config.html_extra_path = [*config.html_extra_path, str(extra.resolve())]
     if (Path(app.srcdir) / LOCAL_MATHJAX).exists():
         config.html_extra_path = [*config.html_extra_path, LOCAL_MATHJAX.parts[0]]
         config.mathjax_path = "../" + Path(*LOCAL_MATHJAX.parts[1:]).as_posix()  # relative to _static/
@@ -62,7 +83,29 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"][:] = unique  # in place: later handlers (MathJax) append to this very list
 
 
+ALT_CHARS = 400  # a screen reader reads the whole alt text; the caption below follows anyway
+
+
+def caption_alt(caption: str) -> str:
+    """The caption as alt text: one line, cut at a word boundary after ``ALT_CHARS`` characters."""
+    text = " ".join(caption.split())
+    return text if len(text) <= ALT_CHARS else text[:ALT_CHARS].rsplit(" ", 1)[0] + " ..."
+
+
+def _alt_from_captions(app, doctree, docname) -> None:
+    from docutils import nodes
+
+    for figure in doctree.findall(nodes.figure):
+        captions = list(figure.findall(nodes.caption))
+        if not captions:
+            continue
+        for image in figure.findall(nodes.image):
+            if not image.get("alt") or image["alt"] == image.get("uri"):
+                image["alt"] = caption_alt(captions[0].astext())
+
+
 def setup(app):
+    app.connect("doctree-resolved", _alt_from_captions)
     app.connect("config-inited", _prepare, priority=100)
     # early: a later handler may return a template name, which ends the event (emit_firstresult)
     app.connect("html-page-context", _dedupe_scripts, priority=1)

@@ -9,8 +9,8 @@ lacks.
 
 Every notebook page of the book is also executed in that environment, as a reader's Jupyter
 would run it (jupytext, the venv's own kernel, the chapter's folder as working directory), and
-the values it glues into the text must equal the book build's exactly, wall-clock timings
-aside: a second, independent build of the book reproduces every number it prints.
+the values it glues into the text must equal the book build's exactly, wall-clock timings and
+peak memory aside: a second, independent build of the book reproduces every number it prints.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ GLUING = [p for p in NOTEBOOKS if "glue(" in (ROOT / p).with_suffix(".md").read_
 BOOK_EXECUTED = ROOT / "_build" / "jupyter_execute"  # the book build's executed notebooks and glue
 WORKERS = 2  # kernels run side by side (the library keeps torch at one thread each)
 TIMEOUT = 1800  # seconds per notebook, as in _config.yml
-TIMINGS = re.compile(r"-seconds$")  # glued wall-clock times: the only values allowed to differ
+# glued wall-clock times and peak memory (tfsvm.runcost): the only values allowed to differ
+TIMINGS = re.compile(r"-(seconds|peak-mb)$")
 
 
 def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:

@@ -2,7 +2,8 @@
 
 Checks per page: no console errors; MathJax has typeset every formula (no raw TeX
 left); every image loads and has alt text; no image is shown twice; theorem and exercise boxes render;
-solution dropdowns open; dark mode keeps figures on a light background; a
+solution dropdowns open; dark mode keeps figures on a light background; slider
+figures fetch their frames on demand; no page exceeds 1 MB of HTML; a
 screenshot is saved under ``_build/screenshots/`` for review.
 """
 
@@ -107,6 +108,10 @@ def test_images_load_and_have_alt_text(visit, path):
         width = img.evaluate("el => el.complete ? el.naturalWidth : 0")
         assert width > 0, f"{path}: image {img.get_attribute('src')} did not load"
         assert (img.get_attribute("alt") or "").strip(), f"{path}: image {img.get_attribute('src')} has no alt text"
+        alt = img.get_attribute("alt").strip()
+        # a file name read out by a screen reader says nothing: describe the figure (its caption)
+        assert not alt.lower().endswith((".png", ".svg", ".jpg", ".jpeg", ".gif")) and "_images/" not in alt, \
+            f"{path}: image {img.get_attribute('src')} has a file name as alt text: {alt!r}"
 
 
 def image_digest(src: str, site_url: str) -> str:
@@ -176,4 +181,16 @@ def test_interactive_figures_respond_to_the_slider(visit, path):
         slider.scroll_into_view_if_needed()
         slider.evaluate("el => { el.value = el.max; el.dispatchEvent(new Event('input')); }")
         page.wait_for_function("([el, old]) => el.src !== old", arg=[img.element_handle(), before], timeout=5_000)
+        # the new frame is a separate file fetched on demand: it must exist on the site
+        page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=img.element_handle(), timeout=5_000)
         assert img.evaluate("el => el.naturalWidth") > 0
+
+
+MAX_PAGE_BYTES = 1_000_000  # a page over 1 MB is seconds of blank screen on a slow link
+
+
+def test_every_page_is_light(built_site):
+    sizes = {str(p.relative_to(built_site)): p.stat().st_size for p in built_site.rglob("*.html")}
+    assert sizes, "no HTML page found"
+    heavy = {page: size for page, size in sizes.items() if size > MAX_PAGE_BYTES}
+    assert not heavy, f"pages over {MAX_PAGE_BYTES} bytes of HTML: {heavy}"

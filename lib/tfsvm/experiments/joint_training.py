@@ -25,6 +25,9 @@ from ._common import normalized_rule
 from .prompt_multi_input import prompt_alignment
 
 CASES = ("tight", "non_tight")
+#: paths and SVM directions of panels (a), (b): v(k) orange and the v-SVM indigo (rather than
+#: purple and green) so that no two of them merge under simulated colour blindness (tests/test_palette.py)
+COLORS = {"p": "tab:blue", "v": "#E69F00", "p_joint": "tab:red", "p_unrelaxed": "0.6", "v_svm": "#332288"}
 P0 = (0.0, -1.0)
 #: the selected token (0-based) of every sequence
 SELECTED = 1
@@ -87,13 +90,13 @@ def plot(results: dict[str, Any], plot_steps: int = 200):
         r = results[case]
         P, V = np.asarray(r["p_path"])[: plot_steps + 1], np.asarray(r["v_path"])[: plot_steps + 1]
         radius = float(np.max(np.linalg.norm(P, axis=-1)))
-        for key, colour, name in (("p_unrelaxed", "0.6", "p-SVM (all margins 1)"),
-                                  ("p_joint", "tab:red", r"joint p-SVM ($\mathcal{S}$-relaxed)"),
-                                  ("v_svm", "tab:green", "v-SVM")):
+        for key, colour, name in (("p_unrelaxed", COLORS["p_unrelaxed"], "p-SVM (all margins 1)"),
+                                  ("p_joint", COLORS["p_joint"], r"joint p-SVM ($\mathcal{S}$-relaxed)"),
+                                  ("v_svm", COLORS["v_svm"], "v-SVM")):
             u = np.asarray(r[key]) / np.linalg.norm(r[key])
             ax_.plot([0, radius * u[0]], [0, radius * u[1]], "--", color=colour, lw=2, label=name)
-        ax_.plot(P[:, 0], P[:, 1], color="tab:blue", label="$p(k)$")
-        ax_.plot(V[:, 0], V[:, 1], color="tab:purple", label="$v(k)$")
+        ax_.plot(P[:, 0], P[:, 1], color=COLORS["p"], label="$p(k)$")
+        ax_.plot(V[:, 0], V[:, 1], color=COLORS["v"], label="$v(k)$")
         ax_.set_title(f"({'a' if case == 'tight' else 'b'}) {case.replace('_', '-')} (first {plot_steps} steps)")
         ax_.set_xlabel("first coordinate")
         ax_.set_ylabel("second coordinate")
