@@ -274,7 +274,7 @@ def softmax_saturation(R: float = 10.0, gap: float = 0.3):
     return fig
 
 
-def rate_probe(normalized: bool = True, lr: float = 0.1, steps: int = 2000, seed: int = 0):
+def rate_probe(rule: str = "normalized", lr: float = 0.1, steps: int = 2000, seed: int = 0):
     """Chapter 9: how fast does W(k) align with W^mm, with normalized or plain gradient descent?
 
     Chapter 9's instance (``data.unit_sphere_data``, n = T = 4, d = 6, score gap 0.1, ``seed``):
@@ -287,13 +287,12 @@ def rate_probe(normalized: bool = True, lr: float = 0.1, steps: int = 2000, seed
     steps = check_count(steps, "steps", 30)
     D = data.unit_sphere_data(n=4, T=4, d=6, seed=seed, gap=0.1)
     W_mm = svm.att_svm(X=D.X, Z=D.Z, alpha=D.opt)
-    run = training.train(D, param="W", steps=steps, lr=check_positive(lr, "lr"), normalized=bool(normalized),
+    run = training.train(D, param="W", steps=steps, lr=check_positive(lr, "lr"), rule=rule,
                          record=f"every {max(1, steps // 100)}")
     k, gap = np.asarray(run.steps[1:]), np.asarray(metrics.one_minus_corr(run.W[1:], W_mm))
-    late = k >= steps // 3
-    slope = float(np.polyfit(np.log(k[late]), np.log(gap[late]), 1)[0])
+    slope = metrics.loglog_slope(k, gap, x_min=steps // 3)
     fig, ax = new_figure(width=6.0, height=3.8)
-    kind = "normalized" if normalized else "plain"
+    kind = rule
     ax.loglog(k, gap, color=CYCLE_COLORS[0], label=f"{kind} GD, $\\eta = {lr:g}$: fitted slope {slope:.2f}")
     ax.set(xlabel="iteration $k$", ylabel=r"$1-\mathrm{corr}(W(k), W^{\mathrm{mm}})$")
     ax.legend(loc="lower left")

@@ -167,7 +167,7 @@ def ch9_final(fig) -> tuple[float, float]:
 
 
 def test_ch9_normalized_steps_align_far_faster_than_plain_ones():
-    normalized, plain = (ch9_final(explorers.rate_probe(normalized=flag)) for flag in (True, False))
+    normalized, plain = (ch9_final(explorers.rate_probe(rule=rule)) for rule in ("normalized", "plain"))
     plt.close("all")
     assert normalized[0] < 0.01 * plain[0]  # after the same 2000 steps
     assert normalized[1] < plain[1] < 0  # both fall; the normalized curve more steeply
