@@ -15,10 +15,14 @@
 4. Record every experiment. ``TFSVM_RECORD_DIR`` is set for the kernels that run
    the chapters, so each ``run_experiment`` call saves its record; the
    "Reproduction status" page builds ``summary.json`` from them.
+5. Say which edition this is: the footer of every page (and so the PDF's last
+   page; ``tools/print_pdf.py`` repeats it in every page header) shows
+   ``tfsvm.__version__``, the build date and the experiments' scale.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 from pathlib import Path
@@ -30,6 +34,25 @@ LOCAL_MATHJAX = Path("_mathjax/mathjax/tex-mml-chtml.js")
 def _cache_dir(app) -> Path:
     configured = getattr(app.config, "nb_execution_cache_path", "")
     return Path(configured) if configured else Path(app.outdir).parent / ".jupyter_cache"
+
+
+def edition() -> str:
+    """The book's version, build date (UTC, or ``SOURCE_DATE_EPOCH`` for reproducible builds) and scale."""
+    import tfsvm
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch else datetime.datetime.now(datetime.UTC)
+    scale = os.environ.get("TFSVM_SCALE", "book")
+    return f"Version {tfsvm.__version__}, built {now.date().isoformat()} ({scale}-scale experiments)"
+
+
+def _show_edition(config) -> None:
+    import tfsvm
+
+    config.version = config.release = tfsvm.__version__
+    options = dict(config.html_theme_options)
+    options["extra_footer"] = f'{options.get("extra_footer", "")}<p class="tfsvm-edition">{edition()}.</p>'
+    config.html_theme_options = options
 
 
 def _prepare(app, config) -> None:
@@ -49,6 +72,7 @@ def _prepare(app, config) -> None:
     if (Path(app.srcdir) / LOCAL_MATHJAX).exists():
         config.html_extra_path = [*config.html_extra_path, LOCAL_MATHJAX.parts[0]]
         config.mathjax_path = "../" + Path(*LOCAL_MATHJAX.parts[1:]).as_posix()  # relative to _static/
+    _show_edition(config)
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
