@@ -18,6 +18,8 @@ import tfsvm
 from conftest import ROOT
 from test_site import PAGES
 
+pytestmark = pytest.mark.book  # needs the build: `make test` runs `make pdf` first
+
 PDF = ROOT / "_build" / "pdf" / "book.pdf"
 # A floor, not a measurement: the book's 17 documents print to well over a hundred A4 pages; fewer
 # than three per document means that whole chapters are missing or cut.
