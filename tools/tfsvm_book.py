@@ -18,6 +18,10 @@
 5. Say which edition this is: the footer of every page (and so the PDF's last
    page; ``tools/print_pdf.py`` repeats it in every page header) shows
    ``tfsvm.__version__``, the build date and the experiments' scale.
+6. Let the single-page build (``make pdf``) render every node. sphinx-exercise
+   registers its node visitors for "singlehtml" by name, and Sphinx then ignores
+   every other extension's "html" visitors for that builder (sphinx-proof's
+   ``unenumerable_node`` fails); the missing ones are copied over.
 """
 
 from __future__ import annotations
@@ -86,7 +90,15 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"][:] = unique  # in place: later handlers (MathJax) append to this very list
 
 
+def _inherit_html_visitors(app) -> None:
+    handlers = app.registry.translation_handlers
+    if app.builder.format == "html" and app.builder.name != "html" and app.builder.name in handlers:
+        for node, visitors in handlers.get("html", {}).items():
+            handlers[app.builder.name].setdefault(node, visitors)
+
+
 def setup(app):
+    app.connect("builder-inited", _inherit_html_visitors)
     app.connect("config-inited", _prepare, priority=100)
     # early: a later handler may return a template name, which ends the event (emit_firstresult)
     app.connect("html-page-context", _dedupe_scripts, priority=1)
