@@ -5,6 +5,7 @@ as the Makefile does) and works there without the repository on the path.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -22,14 +23,14 @@ from conftest import ROOT
 # selected. The only constraint is (e1 - e2)^T W e1 = W11 - W21 >= 1, so the minimum-Frobenius-norm
 # solution has W11 = 1/2, W21 = -1/2 and zeros elsewhere.
 SMOKE = """
-import sys, numpy as np, tfsvm
+import json, numpy as np, tfsvm
 from tfsvm import svm
 print(tfsvm.__file__)
 print(tfsvm.__version__)
 X = np.array([[[1.0, 0.0], [0.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])
 Z = np.array([[1.0, 0.0], [1.0, 0.0]])
 W = svm.att_svm(X, Z, np.array([0, 0]))
-print(repr(W.tolist()))
+print(json.dumps(W.tolist()))
 """
 
 
@@ -82,12 +83,11 @@ def test_wheel_installs_and_solves_in_a_fresh_venv(dist, tmp_path):
     _run([str(python), "-m", "pip", "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(wheel)],
          env=CLEAN_ENV)
     out = _run([str(python), "-c", SMOKE], cwd=tmp_path, env=CLEAN_ENV).stdout.splitlines()
-    location, version, matrix = out[0], out[1], eval(out[2])  # noqa: S307 (our own repr of a list)
+    location, version, W = out[0], out[1], json.loads(out[2])
     assert Path(location).is_relative_to(venv), f"tfsvm imported from {location}, not from the installed wheel"
     assert version == tfsvm.__version__
     torch = _run([str(python), "-c", "import torch; print(torch.__version__)"], env=CLEAN_ENV).stdout.strip()
     assert torch.startswith("2.13.0"), f"constraints.txt did not pin torch: {torch}"
-    W = [[float(x) for x in row] for row in matrix]
     margin = W[0][0] - W[1][0]  # (x_1 - x_2)^T W z with x_1 = z = e1, x_2 = e2
     assert abs(margin - 1.0) < 1e-6, f"the installed solver's margin is {margin}, Att-SVM's is 1"
     expected = [[0.5, 0.0], [-0.5, 0.0]]

@@ -4,7 +4,8 @@
    the notebooks' code cells only, so a change in ``lib/tfsvm`` would not re-run
    the chapters. We store ``tfsvm.source_hash()`` next to the cache and wipe the
    cache (and the experiment records) when the library's sources or the
-   experiments' scale (``TFSVM_SCALE``) change.
+   experiments' scale (``TFSVM_SCALE``) change, and make Sphinx re-read (so
+   re-execute) every document then.
 2. Serve MathJax from the site itself when ``make book`` has installed it into
    ``_mathjax/mathjax`` (copied to the site's root as ``mathjax/``), so the site and
    its browser tests work offline; otherwise Sphinx's default CDN copy is used.
@@ -59,13 +60,32 @@ def _show_edition(config) -> None:
     config.html_theme_options = options
 
 
-def _prepare(app, config) -> None:
+def _stamp() -> str:
+    """What the executed notebooks depend on besides their code: the library and the scale."""
     import tfsvm
 
+    return f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
+
+
+def _reread_on_new_stamp(app, env, added, changed, removed) -> list[str]:
+    """Every document, when the stamp changed since this builder's environment was saved.
+
+    Wiping the execution cache alone re-executes nothing: Sphinx re-reads (and so re-executes)
+    only documents whose source changed, and would keep the old outputs, e.g. book-scale numbers
+    in a ``make site`` after ``make book``. Each builder's environment carries its own stamp.
+    """
+    current = _stamp()
+    if getattr(env, "tfsvm_stamp", None) == current:
+        return []
+    env.tfsvm_stamp = current
+    return sorted(env.found_docs - added)
+
+
+def _prepare(app, config) -> None:
     cache = _cache_dir(app)
     records = Path(app.outdir).parent / "reproduce"
     # the cache is also invalid when the experiments' scale changes (TFSVM_SCALE=paper make book)
-    current = f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
+    current = _stamp()
     stamp = cache / STAMP
     if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != current):
         shutil.rmtree(cache)
@@ -99,6 +119,7 @@ def _inherit_html_visitors(app) -> None:
 
 def setup(app):
     app.connect("builder-inited", _inherit_html_visitors)
+    app.connect("env-get-outdated", _reread_on_new_stamp)
     app.connect("config-inited", _prepare, priority=100)
     # early: a later handler may return a template name, which ends the event (emit_firstresult)
     app.connect("html-page-context", _dedupe_scripts, priority=1)
