@@ -180,3 +180,15 @@ def test_the_site_offers_the_pdf_linked_from_the_preface(built_site):
     preface = (built_site / "book" / "intro.html").read_text()
     assert 'href="../book.pdf"' in preface
     assert (built_site / "book.pdf").read_bytes()[:5] == b"%PDF-", "make pdf copies the PDF into the site"
+
+
+def test_a_new_library_or_scale_makes_sphinx_reread_every_document(monkeypatch):
+    """`make site` after `make book`: the paper-scale build must re-execute, not reuse book-scale pages."""
+    from types import SimpleNamespace
+
+    env = SimpleNamespace(found_docs={"book/intro", "book/02-att-svm", "book/new"})
+    monkeypatch.setenv("TFSVM_SCALE", "book")
+    assert tfsvm_book._reread_on_new_stamp(None, env, {"book/new"}, set(), set()) == ["book/02-att-svm", "book/intro"]
+    assert tfsvm_book._reread_on_new_stamp(None, env, set(), set(), set()) == []
+    monkeypatch.setenv("TFSVM_SCALE", "paper")
+    assert tfsvm_book._reread_on_new_stamp(None, env, set(), set(), set()) == ["book/02-att-svm", "book/intro", "book/new"]
