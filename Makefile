@@ -1,25 +1,26 @@
 # Two entry points for a fresh machine with Python 3.11:
 #   make book   -> .venv + dependencies, then the HTML book in _build/html
-#   make test   -> the same set-up, the library tests, the strict book build, then the book and site tests
+#   make test   -> the same set-up, the library tests, the strict book build and its PDF, then the
+#                  book and site tests
 #   make check  -> the set-up and the library tests only (minutes; no book build)
+# Publishing: make site (the deployed site: book + PDF at paper scale), make pdf, make dist.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tfsvm-installed
-# A CPU build of torch; on the project's machines this version is on local disk.
-TORCH  := torch==2.13.0
-JB_FLAGS := --builder html -n -W --keep-going
+# Pins for every install (torch==2.13.0, a CPU build; on the project's machines it is on local disk).
+CONSTRAINTS := constraints.txt
+JB_FLAGS := -n -W --keep-going
 # MathJax served by the site itself (from the npm registry), so pages render offline.
 MATHJAX := _mathjax/mathjax/tex-mml-chtml.js
 
-.PHONY: venv book check test reproduce assignments grade clean
+.PHONY: venv book check pdf site dist test reproduce assignments grade clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[book,dev]"
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e ".[book,assignments,dev]"
 	touch $@
 
 $(MATHJAX): $(STAMP)
@@ -38,7 +39,7 @@ grade: assignments
 	$(BIN)/python assignments/grade.py --assignment "$(ASSIGNMENT)" "$(SUBMISSIONS)"
 
 book: venv $(MATHJAX) assignments
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+	$(BIN)/jupyter-book build . --builder html $(JB_FLAGS)
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
 CHROMIUM := /usr/bin/chromium
@@ -51,12 +52,27 @@ $(CHROMIUM):
 check: venv
 	$(BIN)/python -m pytest tests/lib tests/chapters
 
-# The library tests first, then the book and the tests that need its sources or the built site.
-test: check book $(CHROMIUM)
+# The whole book as one PDF: a single-page HTML build (same execution cache as the HTML book,
+# so nothing re-runs), printed by headless Chromium; a copy is offered on the site (_build/html).
+pdf: book $(CHROMIUM)
+	$(BIN)/jupyter-book build . --builder singlehtml $(JB_FLAGS)
+	$(BIN)/python tools/print_pdf.py _build/singlehtml _build/pdf/book.pdf
+	cp _build/pdf/book.pdf _build/html/book.pdf
+
+# What .github/workflows/book.yml deploys: the book and its PDF at the paper's trial counts.
+site: export TFSVM_SCALE := paper
+site: book pdf
+
+# sdist + wheel in dist/ (what .github/workflows/release.yml publishes).
+dist: venv
+	$(BIN)/python -m build --outdir dist .
+
+# The library tests first, then the book, its PDF and the tests that need its sources or the built site.
+test: check book pdf $(CHROMIUM)
 	$(BIN)/python -m pytest tests/book tests/site
 
 reproduce: venv
 	$(BIN)/python -m tfsvm.reproduce --scale paper --out results
 
 clean:
-	rm -rf _build assignments/dist
+	rm -rf _build assignments/dist dist build

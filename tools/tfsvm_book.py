@@ -4,7 +4,8 @@
    the notebooks' code cells only, so a change in ``lib/tfsvm`` would not re-run
    the chapters. We store ``tfsvm.source_hash()`` next to the cache and wipe the
    cache (and the experiment records) when the library's sources or the
-   experiments' scale (``TFSVM_SCALE``) change, and make Sphinx re-read every page then.
+   experiments' scale (``TFSVM_SCALE``) change, and make Sphinx re-read (so
+   re-execute) every document then.
 2. Serve MathJax from the site itself when ``make book`` has installed it into
    ``_mathjax/mathjax`` (copied to the site's root as ``mathjax/``), so the site and
    its browser tests work offline; otherwise Sphinx's default CDN copy is used.
@@ -23,10 +24,18 @@
 6. Alt text from captions. myst-nb gives a glued figure's image its file path as alt text; a
    screen reader would read out a hash. Every image of a captioned figure whose alt text is missing
    or is its own path gets the caption's text instead.
+7. Say which edition this is: the footer of every page (and so the PDF's last
+   page; ``tools/print_pdf.py`` repeats it in every page header) shows
+   ``tfsvm.__version__``, the build date and the experiments' scale.
+8. Let the single-page build (``make pdf``) render every node. sphinx-exercise
+   registers its node visitors for "singlehtml" by name, and Sphinx then ignores
+   every other extension's "html" visitors for that builder (sphinx-proof's
+   ``unenumerable_node`` fails); the missing ones are copied over.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 from pathlib import Path
@@ -42,15 +51,54 @@ def _cache_dir(app) -> Path:
     return Path(configured) if configured else Path(app.outdir).parent / ".jupyter_cache"
 
 
-def _prepare(app, config) -> None:
+def edition() -> str:
+    """The book's version, build date (UTC, or ``SOURCE_DATE_EPOCH`` for reproducible builds) and scale."""
     import tfsvm
+
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    now = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC) if epoch else datetime.datetime.now(datetime.UTC)
+    scale = os.environ.get("TFSVM_SCALE", "book")
+    return f"Version {tfsvm.__version__}, built {now.date().isoformat()} ({scale}-scale experiments)"
+
+
+def _show_edition(config) -> None:
+    import tfsvm
+
+    config.version = config.release = tfsvm.__version__
+    options = dict(config.html_theme_options)
+    options["extra_footer"] = f'{options.get("extra_footer", "")}<p class="tfsvm-edition">{edition()}.</p>'
+    config.html_theme_options = options
+
+
+def _stamp() -> str:
+    """What the executed notebooks depend on besides their code: the library and the scale."""
+    import tfsvm
+
+    return f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
+
+
+def _reread_on_new_stamp(app, env, added, changed, removed) -> list[str]:
+    """Every document, when the stamp changed since this builder's environment was saved.
+
+    Wiping the execution cache alone re-executes nothing: Sphinx re-reads (and so re-executes)
+    only documents whose source changed, and would keep the old outputs, e.g. book-scale numbers
+    in a ``make site`` after ``make book``. Each builder's environment carries its own stamp.
+    """
+    current = _stamp()
+    if getattr(env, "tfsvm_stamp", None) == current:
+        return []
+    env.tfsvm_stamp = current
+    return sorted(env.found_docs - added)
+
+
+def _prepare(app, config) -> None:
     from tfsvm import plotting
 
     cache = _cache_dir(app)
     records = Path(app.outdir).parent / "reproduce"
     extra = Path(app.outdir).parent / "site-extra"
     # the cache is also invalid when the experiments' scale changes (TFSVM_SCALE=paper make book)
-    current = f"{tfsvm.source_hash()} scale={os.environ.get('TFSVM_SCALE', 'book')}"
+    current = _stamp()
     stamp = cache / STAMP
     if cache.exists() and (not stamp.exists() or stamp.read_text().strip() != current):
         shutil.rmtree(cache)
@@ -70,6 +118,7 @@ def _prepare(app, config) -> None:
     if (Path(app.srcdir) / LOCAL_MATHJAX).exists():
         config.html_extra_path = [*config.html_extra_path, LOCAL_MATHJAX.parts[0]]
         config.mathjax_path = "../" + Path(*LOCAL_MATHJAX.parts[1:]).as_posix()  # relative to _static/
+    _show_edition(config)
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
@@ -104,8 +153,17 @@ def _alt_from_captions(app, doctree, docname) -> None:
                 image["alt"] = caption_alt(captions[0].astext())
 
 
+def _inherit_html_visitors(app) -> None:
+    handlers = app.registry.translation_handlers
+    if app.builder.format == "html" and app.builder.name != "html" and app.builder.name in handlers:
+        for node, visitors in handlers.get("html", {}).items():
+            handlers[app.builder.name].setdefault(node, visitors)
+
+
 def setup(app):
     app.connect("doctree-resolved", _alt_from_captions)
+    app.connect("builder-inited", _inherit_html_visitors)
+    app.connect("env-get-outdated", _reread_on_new_stamp)
     app.connect("config-inited", _prepare, priority=100)
     # early: a later handler may return a template name, which ends the event (emit_firstresult)
     app.connect("html-page-context", _dedupe_scripts, priority=1)

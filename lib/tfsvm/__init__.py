@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-__version__ = "0.1.0"
+__version__ = "0.1.0.dev0"  # single source (pyproject reads it); PEP 440 ".devN" until released
 
 
 def source_hash() -> str:

@@ -32,7 +32,7 @@ from myst_nb.ext.glue import extract_glue_data_cell
 from conftest import ROOT
 from test_site import PAGES
 
-TORCH = "torch==2.13.0"  # the CPU build on this machine's disk, as in the Makefile
+CONSTRAINTS = ["-c", str(ROOT / "constraints.txt")]  # torch==2.13.0, the CPU build on disk, as in the Makefile
 NOTEBOOKS = [p.removesuffix(".html") for p in PAGES if "code-cell" in (ROOT / p).with_suffix(".md").read_text()]
 CHAPTERS = [p for p in NOTEBOOKS if Path(p).name[:2].isdigit()]
 GLUING = [p for p in NOTEBOOKS if "glue(" in (ROOT / p).with_suffix(".md").read_text()]
@@ -59,8 +59,8 @@ def binder_env(tmp_path_factory) -> dict[str, str]:
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     env_yml = yaml.safe_load((ROOT / "environment.yml").read_text())
     requirements = next(dep["pip"] for dep in env_yml["dependencies"] if isinstance(dep, dict))
-    _run(pip + [TORCH])
-    _run(pip + requirements)
+    _run(pip + CONSTRAINTS + ["torch"])  # stands in for environment.yml's conda-forge pytorch-cpu
+    _run(pip + CONSTRAINTS + requirements)
     env = {**os.environ, "HOME": str(home), "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(venv)}
     env.pop("TFSVM_RECORD_DIR", None)
     env.pop("TFSVM_SCALE", None)

@@ -3,7 +3,7 @@
 In the book build each frame is a separate PNG file fetched only when the reader moves to it, so
 the page carries the first frame's URL and a list of URLs, not the images; in a live notebook the
 frames are inlined. The browser side (the slider swaps the image) is tested on the built site in
-``tests/test_site.py``.
+``tests/site/test_site.py``.
 """
 
 from __future__ import annotations
