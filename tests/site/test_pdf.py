@@ -16,7 +16,7 @@ import yaml
 
 import tfsvm
 from conftest import ROOT
-from test_site import PAGES
+from conftest import PAGES
 
 pytestmark = pytest.mark.book  # needs the build: `make test` runs `make pdf` first
 

@@ -16,23 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import HTML, ROOT
+from conftest import HTML, PAGES, ROOT
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
 
-def toc_pages() -> list[str]:
-    """Every document of ``_toc.yml``, as its path relative to the site root (``book/intro.html``)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        for chapter in part["chapters"]:
-            pages.append(chapter["file"])
-            pages += [section["file"] for section in chapter.get("sections", [])]
-    return [f"{p}.html" for p in pages]
-
-
-PAGES = toc_pages()
 
 
 def source_of(page: str) -> str:
