@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import urllib.parse
-from pathlib import Path
 
 import pytest
-import yaml
 
 from conftest import HTML, PAGES, ROOT
 
