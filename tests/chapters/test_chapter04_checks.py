@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfsvm import checks, data, gradients, metrics, svm, tokens, training
+from tfsvm import checks, data, gradients, svm, tokens
 
 
 def test_lemma8_plain_gd_with_step_one_over_LW_decreases_the_loss_monotonically():

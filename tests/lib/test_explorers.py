@@ -99,7 +99,7 @@ def ch6_bars(fig) -> tuple[np.ndarray, np.ndarray, int]:
 
 def test_ch6_lambda_spreads_attention_over_more_tokens_as_lemma_6_says():
     figs = {lam: explorers.lambda_selection(lam=lam) for lam in (0.0, 1.0)}
-    (gd0, oracle0, k0), (gd1, oracle1, k1) = ch6_bars(figs[0.0]), ch6_bars(figs[1.0])
+    (_, oracle0, k0), (gd1, oracle1, k1) = ch6_bars(figs[0.0]), ch6_bars(figs[1.0])
     assert k0 == 1 == int(np.sum(oracle0 > 0))  # linear head: one token
     assert k1 > 1 and k1 == int(np.sum(oracle1 > 0))  # λ > 0: several, as many as the oracle's support
     assert np.max(np.abs(gd1 - oracle1)) < 0.05  # and GD's probabilities approach s*(λ)
