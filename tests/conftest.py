@@ -17,23 +17,6 @@ sys.path.insert(0, str(ROOT / "tools"))
 from browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (shared with tools/print_pdf.py)
 
 
-def toc_pages() -> list[str]:
-    """Every document of ``_toc.yml``, as its path relative to the site root (``book/intro.html``)."""
-    import yaml
-
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    pages = [toc["root"]]
-    for part in toc.get("parts", []):
-        for chapter in part["chapters"]:
-            pages.append(chapter["file"])
-            pages += [section["file"] for section in chapter.get("sections", [])]
-    return [f"{p}.html" for p in pages]
-
-
-#: every page of the book (shared by the site, PDF and clean-environment tests)
-PAGES = toc_pages()
-
-
 @pytest.fixture(scope="session")
 def built_site() -> Path:
     """The HTML book; `make test` builds it before running pytest."""

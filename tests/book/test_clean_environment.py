@@ -30,7 +30,7 @@ import yaml
 from myst_nb.ext.glue import extract_glue_data_cell
 
 from conftest import ROOT
-from conftest import PAGES
+from book_pages import PAGES
 
 CONSTRAINTS = ["-c", str(ROOT / "constraints.txt")]  # torch==2.13.0, the CPU build on disk, as in the Makefile
 NOTEBOOKS = [p.removesuffix(".html") for p in PAGES if "code-cell" in (ROOT / p).with_suffix(".md").read_text()]

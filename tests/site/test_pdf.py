@@ -15,7 +15,7 @@ import yaml
 
 import tfsvm
 from conftest import ROOT
-from conftest import PAGES
+from book_pages import PAGES
 
 pytestmark = pytest.mark.book  # needs the build: `make test` runs `make pdf` first
 

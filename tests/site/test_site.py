@@ -14,7 +14,8 @@ import urllib.parse
 
 import pytest
 
-from conftest import HTML, PAGES, ROOT
+from book_pages import PAGES
+from conftest import HTML, ROOT
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
