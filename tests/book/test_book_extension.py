@@ -25,7 +25,7 @@ spec.loader.exec_module(tfsvm_book)
 
 
 def fake_app(build: Path) -> SimpleNamespace:
-    config = SimpleNamespace(nb_execution_cache_path="", html_extra_path=[], mathjax_path="")
+    config = SimpleNamespace(nb_execution_cache_path="", html_extra_path=[], mathjax_path="", html_theme_options={})
     return SimpleNamespace(outdir=str(build / "html"), srcdir=str(build.parent), doctreedir=str(build / ".doctrees"),
                            config=config)
 
