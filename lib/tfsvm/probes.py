@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import attention, data, metrics, svm, tokens, training
+from .attention import DTYPE
 from .losses import get_loss
 
 #: the probes' common data: n = 4 sequences of T = 4 tokens in d = 6, optimal-score gap ≥ 0.1
@@ -108,18 +109,19 @@ def generalization_probe(sizes: Sequence[int], repeats: int, steps: int = 1000, 
 def normalized_gd(params: Sequence[np.ndarray], loss_fn: Callable[..., torch.Tensor], steps: int = 1000,
                   lr: float = 0.1) -> list[np.ndarray]:
     """Normalized GD on every parameter separately (App. F), gradients by autograd: for models the
-    library's trainer does not cover (two heads, a trained head)."""
-    ps = [torch.tensor(p, dtype=torch.float64, requires_grad=True) for p in params]
+    library's trainer does not cover (two heads). Each step is :func:`tfsvm.training.step_direction`
+    with the ``"normalized"`` rule over the whole parameter."""
+    ps = [torch.tensor(p, dtype=DTYPE, requires_grad=True) for p in params]
     for _ in range(steps):
         grads = torch.autograd.grad(loss_fn(*ps), ps)
         with torch.no_grad():
             for p, g in zip(ps, grads):
-                p -= lr * g / (torch.linalg.norm(g) + 1e-300)
+                p -= lr * training.step_direction(g, "normalized", dims=tuple(range(g.ndim)))
     return [p.detach().numpy() for p in ps]
 
 
 def _tensors(inst: data.AttentionData) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.tensor(np.asarray(a), dtype=torch.float64) for a in (inst.X, inst.Z, inst.Y, inst.v))
+    return tuple(torch.tensor(np.asarray(a), dtype=DTYPE) for a in (inst.X, inst.Z, inst.Y, inst.v))
 
 
 def _selection(W: np.ndarray, inst: data.AttentionData) -> np.ndarray:
